@@ -1,0 +1,109 @@
+// Per-stream inference: a Session holds one stream's LSTM state (h, c) and runs
+// 16-frame windows through a shared, immutable Model. DESIGN.md section 3.1.
+//
+// Thread-safety: a Session is used by one thread at a time; different
+// sessions (on the same Model or not) run concurrently without locking.
+#ifndef BILLNET_SESSION_H_
+#define BILLNET_SESSION_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "billnet/model.h"
+#include "billnet/status.h"
+
+namespace billnet {
+
+// One window's result: the class-temporal response.
+struct Response {
+  int steps = 0;    // 8 for BILLNET 2x
+  int classes = 0;  // 27
+  // Raw scores, steps x classes, exactly as the engine computes them. In S5
+  // they are integers (also in `integer_scores`); before S5 floats.
+  std::vector<float> scores;
+  std::vector<int32_t> integer_scores;  // S5 only
+  bool scores_are_integers = false;
+  // softmax(scores / temperature) per step, temperature from the model file.
+  std::vector<float> probabilities;
+  std::vector<int> top_class;  // per step; ties to the lowest index
+  std::vector<float> top_probability;
+};
+
+// An intermediate tensor recorded by a traced run (tests, `verify`).
+struct TracedTensor {
+  std::string name;  // "cf1.gconv", "cf1.norm", "mor1.select", "gap", ...
+  std::vector<int64_t> shape;
+  bool is_integer = false;
+  std::vector<int64_t> ints;  // when is_integer
+  std::vector<double> floats;
+};
+
+// Name of the kernel set the engine runs ("reference" until optimized
+// kernels exist).
+const char* KernelVariant();
+
+class Session {
+ public:
+  // `model` must not be null.
+  explicit Session(std::shared_ptr<const Model> model);
+
+  const Model& model() const { return *model_; }
+  const std::shared_ptr<const Model>& shared_model() const { return model_; }
+
+  // Runs one window: `rgb` holds frames x height x width x 3 bytes of the
+  // model's geometry (Model::window_bytes()), frame-major, row-major, RGB
+  // interleaved. Carries the LSTM state on to the next window. InvalidArgument
+  // if the size is wrong; the state is unchanged on error. If `trace` is set,
+  // every intermediate tensor is appended to it.
+  Status Run(const uint8_t* rgb, size_t size, Response* out,
+             std::vector<TracedTensor>* trace = nullptr);
+
+  // Zeroes h and c (a new stream).
+  void Reset();
+
+  // The LSTM state as a small self-describing blob (stage, units, h, c), for
+  // state tokens; ImportState accepts only a blob of the same stage and size.
+  std::vector<uint8_t> ExportState() const;
+  Status ImportState(const uint8_t* data, size_t size);
+
+  // The state itself (tests): S1-S4 floats, S5 values in {-1, 0, 1}.
+  const std::vector<float>& h() const { return h_; }
+  const std::vector<float>& c() const { return c_; }
+
+ private:
+  std::shared_ptr<const Model> model_;
+  std::vector<float> h_, c_;
+};
+
+// Runs windows of several sessions in one call (one window per session, the
+// sessions distinct). Each result equals what Session::Run would give.
+Status RunBatch(Session* const* sessions, const uint8_t* const* windows, size_t count,
+                Response* responses);
+
+// Fills probabilities and top classes from scores (softmax over classes of
+// scores / temperature, per step; ties to the lowest index).
+void ComputeProbabilities(double temperature, Response* r);
+
+// Output steps of a window that cover at least one real (not padded) frame:
+// step t covers input frames [t*frames/steps, (t+1)*frames/steps), so with
+// `real_frames` real frames at the window's start this is
+// ceil(real_frames * steps / frames).
+int RealSteps(int steps, int frames, int real_frames);
+
+// A whole clip's label (DESIGN.md section 3): the class with the highest mean
+// probability over the steps that cover at least one real frame; ties to the
+// lowest index. real_frames[i] is window i's count of real frames.
+struct ClipLabel {
+  int label = 0;
+  float probability = 0;
+  std::vector<float> mean_probabilities;  // per class
+  int steps_used = 0;
+};
+StatusOr<ClipLabel> ClassifyClip(const std::vector<Response>& windows,
+                                 const std::vector<int>& real_frames, int frames);
+
+}  // namespace billnet
+
+#endif  // BILLNET_SESSION_H_
