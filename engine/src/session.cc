@@ -270,7 +270,7 @@ Status Session::ImportState(const uint8_t* data, size_t size) {
     return InvalidArgument("LSTM state blob of " + std::to_string(size) +
                            " bytes is not a version-1 state of " + std::to_string(want) + " bytes");
   if (data[5] != uint8_t(model_->stage()))
-    return InvalidArgument(std::string("LSTM state is for stage s") + char('0' + data[5]) +
+    return InvalidArgument("LSTM state is for stage s" + std::to_string(int(data[5])) +
                            ", the model is " + StageName(model_->stage()));
   uint32_t units = 0;
   for (int i = 0; i < 4; ++i) units |= uint32_t(data[8 + i]) << (8 * i);
@@ -334,11 +334,16 @@ StatusOr<ClipLabel> ClassifyClip(const std::vector<Response>& windows,
     return InvalidArgument("clip: " + std::to_string(windows.size()) + " windows but " +
                            std::to_string(real_frames.size()) + " real-frame counts");
   const int k = windows[0].classes;
+  if (k < 1) return InvalidArgument("clip: windows have " + std::to_string(k) + " classes");
   ClipLabel out;
   std::vector<double> sum(k, 0.0);
   for (size_t i = 0; i < windows.size(); ++i) {
     const Response& r = windows[i];
     if (r.classes != k) return InvalidArgument("clip: windows disagree on the class count");
+    if (r.steps < 0 || r.probabilities.size() != size_t(r.steps) * size_t(k))
+      return InvalidArgument("clip: window " + std::to_string(i) + " has " +
+                             std::to_string(r.probabilities.size()) +
+                             " probabilities, not steps x classes");
     const int n = RealSteps(r.steps, frames, real_frames[i]);
     for (int t = 0; t < n; ++t)
       for (int j = 0; j < k; ++j) sum[j] += r.probabilities[int64_t(t) * k + j];
