@@ -101,6 +101,10 @@ StatusOr<SafetensorsView> ParseSafetensors(const uint8_t* bytes, size_t size,
   const char* text = reinterpret_cast<const char*>(bytes + 8);
   if (text[0] != '{')
     return Corruption(ctx + ": header does not start with '{'");
+  // The JSON parser stops at a NUL as at the end of input; without this check
+  // anything after one would be silently ignored.
+  if (std::memchr(text, '\0', n) != nullptr)
+    return Corruption(ctx + ": header contains a NUL byte (padding must be spaces)");
   json header = json::parse(text, text + n, nullptr, /*allow_exceptions=*/false);
   if (header.is_discarded()) return Corruption(ctx + ": header is not valid JSON");
   if (!header.is_object()) return Corruption(ctx + ": header is not a JSON object");
