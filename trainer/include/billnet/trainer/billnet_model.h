@@ -1,0 +1,86 @@
+// The BILLNET torch model, built from the engine's TopologyPlan (the single
+// description of the topology), and its export to engine model weights.
+// DESIGN.md 2.1, 2.2, 2.6; docs/engine.md for the conventions.
+//
+// Parameter naming: every ConvSpec / NormSpec of the plan has a module here;
+// `conv(spec_name)` / `norm(spec_name)` look them up by the engine's name
+// ("cf1.gconv", "mor1.a.norm"); the registered torch names replace '.' by '_'.
+#ifndef BILLNET_TRAINER_BILLNET_MODEL_H_
+#define BILLNET_TRAINER_BILLNET_MODEL_H_
+
+#include <map>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "billnet/model.h"
+#include "billnet/topology.h"
+
+namespace billnet::trainer {
+
+struct ForwardResult {
+  torch::Tensor logits;  // [B, steps, classes]
+  torch::Tensor h, c;    // LSTM state after the window, [B, U]
+};
+
+class BillnetModelImpl : public torch::nn::Module {
+ public:
+  explicit BillnetModelImpl(const TopologyPlan& plan);
+
+  const TopologyPlan& plan() const { return plan_; }
+  Stage stage() const { return stage_; }
+  // Changes the forward per DESIGN table 2.1 (parameters are kept).
+  void set_stage(Stage s) { stage_ = s; }
+
+  // `video`: uint8 [B, T, H, W, 3] of the plan's geometry. `h`, `c`: [B, U]
+  // state from the previous window, or undefined for a zero state. The
+  // returned logits are the stage's float scores; in S5 they are the engine's
+  // integer scores times DenseWeightScale (1/sqrt(U)).
+  ForwardResult forward(const torch::Tensor& video, torch::Tensor h = {},
+                        torch::Tensor c = {});
+
+  torch::nn::Conv3d& conv(const std::string& name) { return convs_.at(name); }
+  torch::nn::BatchNorm3d& norm(const std::string& name) { return norms_.at(name); }
+  const std::map<std::string, torch::nn::Conv3d>& convs() const { return convs_; }
+  const std::map<std::string, torch::nn::BatchNorm3d>& norms() const { return norms_; }
+
+  torch::Tensor lstm_ih, lstm_hh;  // [4U, ni], [4U, U]; gate order i, f, g, o; no bias
+  torch::Tensor dense;             // [K, U]; no bias
+
+ private:
+  torch::Tensor Conv(const ConvSpec& spec, const torch::Tensor& x);
+  torch::Tensor Cf(const ConvSpec* specs, const torch::Tensor& x);
+  // Norm + activation. `input_scale` multiplies x first (1/255 for the stem in
+  // S3+, whose convolution runs on the integer input v).
+  torch::Tensor NormAct(const NormSpec& spec, const torch::Tensor& x, double input_scale);
+  torch::Tensor Pool(const torch::Tensor& x);
+
+  TopologyPlan plan_;
+  Stage stage_ = Stage::kS1;
+  std::map<std::string, torch::nn::Conv3d> convs_;
+  std::map<std::string, torch::nn::BatchNorm3d> norms_;
+};
+TORCH_MODULE(BillnetModel);
+
+// The folded affine of an eval-mode BN, computed in double from its
+// parameters: scale = gamma / sqrt(running_var + eps), offset = beta - mean * scale.
+struct FoldedNorm {
+  std::vector<double> scale, offset;
+};
+FoldedNorm FoldBatchNorm(const torch::nn::BatchNorm3d& bn);
+
+// The model's parameters as the engine's weights of `stage` (see ModelWeights):
+// S1 float; S2+ conv and LSTM weights Sign (+-1, Sign(0) = +1), dense Tern.
+// Norms: S1-S2 folded BN; S3 FoldNormToThreshold (input_scale 1/255 for
+// stem.norm, 1 elsewhere); S4-S5 shift = round(log2|scale|).
+ModelWeights ExportWeights(BillnetModelImpl& model, Stage stage);
+// Same, with `info` completed (stage, topology); validated by Model::FromParts.
+StatusOr<std::shared_ptr<const Model>> ExportStage(BillnetModelImpl& model, Stage stage,
+                                                   ModelInfo info, ModelWeights* weights = nullptr);
+// Exports and writes a model file.
+Status WriteStageFile(BillnetModelImpl& model, Stage stage, ModelInfo info,
+                      const std::string& path);
+
+}  // namespace billnet::trainer
+
+#endif  // BILLNET_TRAINER_BILLNET_MODEL_H_
