@@ -13,6 +13,7 @@
 
 #include "billnet/fold.h"
 #include "billnet/model.h"
+#include "test_util.h"
 #include "billnet/session.h"
 #include "billnet/trainer/billnet_model.h"
 #include "billnet/trainer/quantizers.h"
@@ -102,18 +103,7 @@ TEST(Quantizers, BsnShiftFromBatchNorm) {
   EXPECT_EQ(BsnShift(f.scale[2]), -1);
 }
 
-TopologyConfig Tiny() {
-  TopologyConfig c;
-  c.base_channels = 8;
-  c.groups = 2;
-  c.lstm_units = 16;
-  c.classes = 5;
-  c.tail_mor_blocks = 1;
-  c.frames = 8;
-  c.height = 32;
-  c.width = 32;
-  return c;
-}
+TopologyConfig Tiny() { return billnet::testing::TinyTopology(); }
 
 // A random model with non-trivial BN statistics, in double, eval mode.
 BillnetModel RandomModel(uint64_t seed) {
