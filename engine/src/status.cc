@@ -10,6 +10,7 @@ const char* StatusCodeName(StatusCode code) {
     case StatusCode::kUnsupported: return "Unsupported";
     case StatusCode::kResourceExhausted: return "ResourceExhausted";
     case StatusCode::kNotFound: return "NotFound";
+    case StatusCode::kCancelled: return "Cancelled";
     case StatusCode::kInternal: return "Internal";
   }
   return "Unknown";

@@ -143,6 +143,9 @@ ForwardResult BillnetModelImpl::forward(const torch::Tensor& video, torch::Tenso
             torch::Tensor ap = xd.mean({3, 4});
             torch::Tensor m = ap.amax({1, 2}, /*keepdim=*/true);  // per clip
             sel = ap > m * 0.5;
+            if (trace)
+              (*trace)[b.name + ".margin"] =
+                  ((ap - m * 0.5).abs() / m.clamp_min(1e-30)).amin({1, 2});
           }
         }
         sel = sel.unsqueeze(-1).unsqueeze(-1);
@@ -152,6 +155,8 @@ ForwardResult BillnetModelImpl::forward(const torch::Tensor& video, torch::Tenso
       case BlockKind::kGap:
         feat = x.mean({3, 4}).permute({0, 2, 1});  // [B, T, C]
         if (stage_ == Stage::kS5) count = x.detach().sum({3, 4}).permute({0, 2, 1});
+        if (trace)
+          (*trace)["gap"] = bin ? x.detach().sum({3, 4}).permute({0, 2, 1}) : feat.detach();
         break;
       case BlockKind::kLstm:
       case BlockKind::kDense:
@@ -269,6 +274,73 @@ StatusOr<std::shared_ptr<const Model>> ExportStage(BillnetModelImpl& model, Stag
   ModelWeights w = ExportWeights(model, stage);
   if (weights) *weights = w;
   return Model::FromParts(std::move(info), std::move(w));
+}
+
+Status ImportWeights(BillnetModelImpl& model, const Model& file) {
+  if (!(file.info().topology == model.plan().config))
+    return InvalidArgument("ImportWeights: the model file's topology differs from the model's");
+  const ModelWeights& w = file.weights();
+  const Stage stage = file.info().stage;
+  torch::NoGradGuard ng;
+  auto assign = [](torch::Tensor& dst, const std::vector<float>& v, const std::string& what) {
+    if (int64_t(v.size()) != dst.numel())
+      return InvalidArgument("ImportWeights: '" + what + "' has " + std::to_string(v.size()) +
+                             " values, the model " + std::to_string(dst.numel()));
+    dst.copy_(torch::tensor(v, torch::kFloat32).view(dst.sizes()).to(dst.dtype()));
+    return Status::Ok();
+  };
+  try {
+    for (const BlockSpec& b : model.plan().blocks) {
+      for (const ConvSpec& c : b.convs) {
+        auto it = w.conv.find(c.name);
+        if (it == w.conv.end()) return InvalidArgument("ImportWeights: no conv '" + c.name + "'");
+        BILLNET_RETURN_IF_ERROR(assign(model.conv(c.name)->weight, it->second, c.name));
+      }
+      for (const NormSpec& n : b.norms) {
+        auto it = w.norm.find(n.name);
+        if (it == w.norm.end()) return InvalidArgument("ImportWeights: no norm '" + n.name + "'");
+        const NormParams& p = it->second;
+        torch::nn::BatchNorm3d& bn = model.norm(n.name);
+        const double eps = bn->options.eps();
+        std::vector<float> gamma(n.channels), beta(n.channels, 0.f);
+        for (int ch = 0; ch < n.channels; ++ch) {
+          if (StageHasFloatNorm(stage)) {
+            gamma[ch] = p.scale.at(ch);
+            beta[ch] = p.offset.at(ch);
+          } else if (stage == Stage::kS3) {
+            // bit = x >= t  <=>  x - (t - 0.5) > 0 for integer x; the stem's
+            // float input is x / 255, so its unit step is 255.
+            const double step = b.kind == BlockKind::kStem ? 255.0 : 1.0;
+            const double t = p.threshold.at(ch);
+            const int pol = p.polarity.at(ch);
+            if (pol > 0) {
+              gamma[ch] = float(step);
+              beta[ch] = float(-(t - 0.5));
+            } else if (pol < 0) {
+              gamma[ch] = float(-step);
+              beta[ch] = float(t + 0.5);
+            } else {
+              gamma[ch] = 0.f;
+              beta[ch] = t != 0 ? 0.5f : -0.5f;
+            }
+          } else {
+            gamma[ch] = float(std::ldexp(1.0, p.shift.at(ch)));
+          }
+        }
+        bn->weight.copy_(torch::tensor(gamma));
+        bn->bias.copy_(torch::tensor(beta));
+        bn->running_mean.zero_();
+        bn->running_var.fill_(1.0 - eps);
+      }
+    }
+    BILLNET_RETURN_IF_ERROR(assign(model.lstm_ih, w.lstm_ih, "lstm.ih"));
+    BILLNET_RETURN_IF_ERROR(assign(model.lstm_hh, w.lstm_hh, "lstm.hh"));
+    BILLNET_RETURN_IF_ERROR(assign(model.dense, w.dense, "dense"));
+  } catch (const std::exception& e) {
+    return InvalidArgument(std::string("ImportWeights: ") + e.what());
+  }
+  model.set_stage(stage);
+  return Status::Ok();
 }
 
 Status WriteStageFile(BillnetModelImpl& model, Stage stage, ModelInfo info,

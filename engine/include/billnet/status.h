@@ -18,6 +18,7 @@ enum class StatusCode {
   kResourceExhausted,  // out of memory or another bounded resource
   kNotFound,           // a named file, tensor or model does not exist
   kInternal,           // a bug: an invariant the engine relies on broke
+  kCancelled,          // the caller asked a long operation to stop
 };
 
 const char* StatusCodeName(StatusCode code);
@@ -60,6 +61,9 @@ inline Status NotFound(std::string m) {
 }
 inline Status Internal(std::string m) {
   return Status(StatusCode::kInternal, std::move(m));
+}
+inline Status Cancelled(std::string m) {
+  return Status(StatusCode::kCancelled, std::move(m));
 }
 
 // Either a value or a non-OK Status.

@@ -44,6 +44,12 @@ class BillnetModelImpl : public torch::nn::Module {
   const std::map<std::string, torch::nn::Conv3d>& convs() const { return convs_; }
   const std::map<std::string, torch::nn::BatchNorm3d>& norms() const { return norms_; }
 
+  // When set, forward records (detached) for `verify`: "gap": the LSTM input
+  // per step, [B, steps, C] (S3+: the engine's integer counts); for each MOR
+  // block in S1/S2, "<block>.margin": [B], the smallest |mean - max/2| / max
+  // of its TGAP decisions (how near a decision lay to its threshold).
+  std::map<std::string, torch::Tensor>* trace = nullptr;
+
   torch::Tensor lstm_ih, lstm_hh;  // [4U, ni], [4U, U]; gate order i, f, g, o; no bias
   torch::Tensor dense;             // [K, U]; no bias
 
@@ -80,6 +86,15 @@ StatusOr<std::shared_ptr<const Model>> ExportStage(BillnetModelImpl& model, Stag
 // Exports and writes a model file.
 Status WriteStageFile(BillnetModelImpl& model, Stage stage, ModelInfo info,
                       const std::string& path);
+
+// The inverse of ExportWeights: sets the model's parameters so that its
+// eval-mode forward in `model_file`'s stage computes what the file says
+// (conv, LSTM and dense values copied; S1/S2 norms as gamma = scale,
+// beta = offset, mean 0, var 1; S3 thresholds as a unit-step affine whose
+// decision boundary lies half a step from the threshold; S4/S5 shifts as
+// gamma = 2^shift). The model's plan must equal the file's. Used by `verify`
+// and to start a stage from a committed stage file.
+Status ImportWeights(BillnetModelImpl& model, const Model& model_file);
 
 }  // namespace billnet::trainer
 
