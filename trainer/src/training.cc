@@ -32,6 +32,7 @@ TrainConfig TrainConfig::Default() {
   c.train.synth.seed = 1001;
   c.train.synth.clips_per_class = 48;
   c.train.synth.streams = 96;
+  c.train.fresh_each_epoch = true;
   c.test.synth.seed = 9001;
   c.test.synth.clips_per_class = 8;
   c.calibration.synth.seed = 5001;
@@ -67,6 +68,7 @@ json ToJson(const DataSource& d) {
     j["source_width"] = d.synth.source_width;
     j["source_height"] = d.synth.source_height;
     j["source_fps"] = d.synth.source_fps;
+    j["fresh_each_epoch"] = d.fresh_each_epoch;
   } else {
     j["dir"] = d.dir;
     j["split"] = d.split;
@@ -99,7 +101,7 @@ Status FromJson(const json& j, DataSource* d, const std::string& where) {
   BILLNET_RETURN_IF_ERROR(CheckKeys(
       j,
       {"kind", "seed", "clips_per_class", "labels", "streams", "gestures_per_stream", "source_width",
-       "source_height", "source_fps", "dir", "split", "max_clips"},
+       "source_height", "source_fps", "fresh_each_epoch", "dir", "split", "max_clips"},
       where));
   BILLNET_RETURN_IF_ERROR(Read(j, "kind", &d->kind, where));
   if (d->kind != "synth" && d->kind != "jester")
@@ -112,6 +114,7 @@ Status FromJson(const json& j, DataSource* d, const std::string& where) {
   BILLNET_RETURN_IF_ERROR(Read(j, "source_width", &d->synth.source_width, where));
   BILLNET_RETURN_IF_ERROR(Read(j, "source_height", &d->synth.source_height, where));
   BILLNET_RETURN_IF_ERROR(Read(j, "source_fps", &d->synth.source_fps, where));
+  BILLNET_RETURN_IF_ERROR(Read(j, "fresh_each_epoch", &d->fresh_each_epoch, where));
   BILLNET_RETURN_IF_ERROR(Read(j, "dir", &d->dir, where));
   BILLNET_RETURN_IF_ERROR(Read(j, "split", &d->split, where));
   BILLNET_RETURN_IF_ERROR(Read(j, "max_clips", &d->max_clips, where));
@@ -355,7 +358,9 @@ struct BatchPlan {
   bool run = false;  // a run of consecutive stream windows
   int windows = 1;   // run length
   std::vector<int> items;    // clip indices (clips or streams)
-  std::vector<int> starts;   // first frame per item
+  // First frame per item as a fraction of the valid starts, resolved against
+  // the clip when the step runs (so a plan depends only on the data's size).
+  std::vector<double> starts;
   std::vector<int> limits;   // real-frame cap per item (0: none)
 };
 
@@ -412,6 +417,8 @@ class Trainer {
 
  private:
   Status Prepare();
+  // Fresh synthetic training data for (stage, epoch) when configured.
+  Status LoadEpochData(int stage, int epoch);
   Status Resume();
   Status SaveCheckpoint();
   std::vector<BatchPlan> PlanEpoch(int stage, int epoch) const;
@@ -462,6 +469,7 @@ std::vector<BatchPlan> Trainer::PlanEpoch(int stage, int epoch) const {
   const int frames = plan_.config.frames, batch = config_.batch_size;
   const bool runs =
       !streams_.empty() && epoch >= s.epochs - s.run_epochs && config_.run_fraction > 0;
+  std::uniform_real_distribution<double> unit(0, 1);
   std::vector<int> order(clips_.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = int(i);
   std::shuffle(order.begin(), order.end(), rng);
@@ -469,14 +477,11 @@ std::vector<BatchPlan> Trainer::PlanEpoch(int stage, int epoch) const {
   const size_t n_clip_windows = size_t(std::lround(double(order.size()) * (1 - run_share)));
   order.resize(std::min(order.size(), n_clip_windows));
   std::vector<BatchPlan> plans;
-  std::uniform_real_distribution<double> unit(0, 1);
   for (size_t i = 0; i < order.size(); i += batch) {
     BatchPlan b;
     for (size_t k = i; k < std::min(order.size(), i + batch); ++k) {
-      const Clip& c = clips_[order[k]];
-      const int max_start = std::max(0, c.frames - frames);
       b.items.push_back(order[k]);
-      b.starts.push_back(std::uniform_int_distribution<int>(0, max_start)(rng));
+      b.starts.push_back(unit(rng));
       int limit = 0;
       if (unit(rng) < config_.pad_fraction)
         limit = std::uniform_int_distribution<int>(frames / 2, frames - 1)(rng);
@@ -493,9 +498,8 @@ std::vector<BatchPlan> Trainer::PlanEpoch(int stage, int epoch) const {
       b.windows = std::uniform_int_distribution<int>(config_.run_min, config_.run_max)(rng);
       for (int k = 0; k < batch; ++k) {
         const int item = std::uniform_int_distribution<int>(0, int(streams_.size()) - 1)(rng);
-        const int max_start = std::max(0, streams_[item].frames - b.windows * frames);
         b.items.push_back(item);
-        b.starts.push_back(std::uniform_int_distribution<int>(0, max_start)(rng));
+        b.starts.push_back(unit(rng));
         b.limits.push_back(0);
       }
       plans.push_back(std::move(b));
@@ -527,7 +531,9 @@ void Trainer::Step(const BatchPlan& b, torch::optim::Adam& opt, double* loss_sum
     std::vector<int64_t> labels;
     for (size_t i = 0; i < b.items.size(); ++i) {
       const Clip& clip = b.run ? streams_[b.items[i]] : clips_[b.items[i]];
-      windows.push_back(CutWindow(clip, b.starts[i] + r * frames, frames, nsteps, no_gesture,
+      const int max_start = std::max(0, clip.frames - b.windows * frames);
+      const int start = std::min(max_start, int(b.starts[i] * (max_start + 1)));
+      windows.push_back(CutWindow(clip, start + r * frames, frames, nsteps, no_gesture,
                                   config_.hold_frames, b.limits[i]));
       for (int l : windows.back().step_labels) labels.push_back(l);
     }
@@ -562,8 +568,7 @@ Status Trainer::Prepare() {
   if (ec) return Internal("cannot create '" + version_dir_.string() + "': " + ec.message());
 
   auto t0 = std::chrono::steady_clock::now();
-  BILLNET_ASSIGN_OR_RETURN(std::vector<Clip> train, LoadClips(config_.train, geometry_));
-  for (Clip& c : train) (c.frame_labels.empty() ? clips_ : streams_).push_back(std::move(c));
+  BILLNET_RETURN_IF_ERROR(LoadEpochData(0, 0));
   BILLNET_ASSIGN_OR_RETURN(test_, LoadClips(config_.test, geometry_));
   BILLNET_ASSIGN_OR_RETURN(calibration_, LoadClips(config_.calibration, geometry_));
   auto only_clips = [](std::vector<Clip>* v) {
@@ -588,6 +593,19 @@ Status Trainer::Prepare() {
   provenance_data_ = {{"train", ToJson(config_.train)},
                       {"test", ToJson(config_.test)},
                       {"calibration", ToJson(config_.calibration)}};
+  return Status::Ok();
+}
+
+Status Trainer::LoadEpochData(int stage, int epoch) {
+  const bool fresh = config_.train.kind == "synth" && config_.train.fresh_each_epoch;
+  if (!clips_.empty() && !fresh) return Status::Ok();
+  DataSource src = config_.train;
+  if (fresh && (stage > 0 || epoch > 0))
+    src.synth.seed = Mix(Mix(config_.train.synth.seed, uint64_t(stage)), uint64_t(epoch));
+  BILLNET_ASSIGN_OR_RETURN(std::vector<Clip> train, LoadClips(src, geometry_));
+  clips_.clear();
+  streams_.clear();
+  for (Clip& c : train) (c.frame_labels.empty() ? clips_ : streams_).push_back(std::move(c));
   return Status::Ok();
 }
 
@@ -740,6 +758,7 @@ Status Trainer::Run() {
       const double lr = LearningRate(stage, epoch);
       for (auto& group : optimizer_->param_groups())
         static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+      BILLNET_RETURN_IF_ERROR(LoadEpochData(stage, epoch));
       const std::vector<BatchPlan> plans = PlanEpoch(stage, epoch);
       model_->train();
       double loss_sum = 0;

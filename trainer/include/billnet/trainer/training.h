@@ -45,6 +45,10 @@ struct StageSchedule {
 struct DataSource {
   std::string kind = "synth";  // "synth" or "jester" (needs the media build)
   SynthDataSpec synth;
+  // Training data only: render a new set of clips for every epoch (seeded by
+  // seed, stage and epoch) instead of repeating one set. A fixed set of ~1000
+  // clips is memorized long before the motion is learned (docs/trainer.md).
+  bool fresh_each_epoch = false;
   std::string dir;             // jester: dataset folder
   std::string split = "train";  // jester: split name
   int max_clips = 0;           // 0: all
