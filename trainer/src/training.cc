@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include <torch/torch.h>
 
@@ -104,8 +105,9 @@ Status FromJson(const json& j, DataSource* d, const std::string& where) {
        "source_height", "source_fps", "fresh_each_epoch", "dir", "split", "max_clips"},
       where));
   BILLNET_RETURN_IF_ERROR(Read(j, "kind", &d->kind, where));
-  if (d->kind != "synth" && d->kind != "jester")
-    return InvalidArgument("config: '" + where + "kind' must be \"synth\" or \"jester\"");
+  if (d->kind != "synth" && d->kind != "jester" && d->kind != "videos")
+    return InvalidArgument("config: '" + where +
+                           "kind' must be \"synth\", \"jester\" or \"videos\"");
   BILLNET_RETURN_IF_ERROR(Read(j, "seed", &d->synth.seed, where));
   BILLNET_RETURN_IF_ERROR(Read(j, "clips_per_class", &d->synth.clips_per_class, where));
   BILLNET_RETURN_IF_ERROR(Read(j, "labels", &d->synth.labels, where));
@@ -120,8 +122,9 @@ Status FromJson(const json& j, DataSource* d, const std::string& where) {
   BILLNET_RETURN_IF_ERROR(Read(j, "max_clips", &d->max_clips, where));
   if (d->synth.clips_per_class < 0 || d->synth.streams < 0 || d->max_clips < 0)
     return InvalidArgument("config: '" + where + "' counts must be >= 0");
-  if (d->kind == "jester" && d->dir.empty())
-    return InvalidArgument("config: '" + where + "dir' is required for a jester source");
+  if (d->kind != "synth" && d->dir.empty())
+    return InvalidArgument("config: '" + where + "dir' is required for a " + d->kind +
+                           " source");
   return Status::Ok();
 }
 
@@ -301,8 +304,13 @@ StatusOr<std::vector<Clip>> LoadClips(const DataSource& source, const ClipGeomet
 #ifdef BILLNET_TRAINER_HAS_MEDIA
   JesterOptions opt;
   opt.max_clips = source.max_clips;
-  BILLNET_ASSIGN_OR_RETURN(JesterSplit split,
-                           LoadJesterSplit(source.dir, source.split, geometry, opt));
+  opt.threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  JesterSplit split;
+  if (source.kind == "videos") {
+    BILLNET_ASSIGN_OR_RETURN(split, LoadVideoList(source.dir, geometry, opt));
+  } else {
+    BILLNET_ASSIGN_OR_RETURN(split, LoadJesterSplit(source.dir, source.split, geometry, opt));
+  }
   for (const std::string& w : split.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   return std::move(split.clips);
 #else

@@ -6,8 +6,8 @@
 //   billnet-trainer verify MODEL_FILE --data DATA [--json]   (exit 0 only when exact)
 //   billnet-trainer config                                     (prints the defaults)
 //
-// DATA is a Jester-layout folder (with --split) or a synthetic set:
-// "synth:seed=9001,clips-per-class=8".
+// DATA is a Jester-layout folder (with --split), a `file;label` CSV index of
+// video files, or a synthetic set: "synth:seed=9001,clips-per-class=8".
 #include <unistd.h>
 
 #include <chrono>
@@ -71,6 +71,11 @@ StatusOr<bt::DataSource> ParseData(const std::string& spec, const std::string& s
         return billnet::InvalidArgument("--data '" + spec + "': bad value for '" + key + "'");
       }
     }
+    return d;
+  }
+  if (fs::is_regular_file(spec) && spec.size() > 4 && spec.substr(spec.size() - 4) == ".csv") {
+    d.kind = "videos";  // a `file;label` index of video files
+    d.dir = spec;
     return d;
   }
   if (!fs::is_directory(spec))

@@ -43,13 +43,15 @@ struct StageSchedule {
 };
 
 struct DataSource {
-  std::string kind = "synth";  // "synth" or "jester" (needs the media build)
+  // "synth"; "jester" (a Jester-layout folder) or "videos" (a `file;label`
+  // index CSV in `dir`): these two need the media build.
   SynthDataSpec synth;
   // Training data only: render a new set of clips for every epoch (seeded by
   // seed, stage and epoch) instead of repeating one set. A fixed set of ~1000
   // clips is memorized long before the motion is learned (docs/trainer.md).
   bool fresh_each_epoch = false;
-  std::string dir;             // jester: dataset folder
+  std::string kind = "synth";
+  std::string dir;             // jester: dataset folder; videos: index CSV
   std::string split = "train";  // jester: split name
   int max_clips = 0;           // 0: all
 };
