@@ -304,6 +304,7 @@ StatusOr<std::vector<Clip>> LoadClips(const DataSource& source, const ClipGeomet
 #ifdef BILLNET_TRAINER_HAS_MEDIA
   JesterOptions opt;
   opt.max_clips = source.max_clips;
+  opt.require_labels = true;  // training and evaluation need labelled rows
   opt.threads = int(std::max(1u, std::thread::hardware_concurrency()));
   JesterSplit split;
   if (source.kind == "videos") {

@@ -26,6 +26,9 @@
 #include "billnet/model.h"
 #include "billnet/trainer/evaluate.h"
 #include "billnet/trainer/training.h"
+#ifdef BILLNET_TRAINER_HAS_SERVICE
+#include "trainer_service.h"
+#endif
 
 namespace {
 
@@ -291,7 +294,11 @@ int main(int argc, char** argv) {
   verify->add_flag("--json", as_json, "JSON output");
   verify->add_option("--threads", eval_threads, "engine sessions in parallel");
 
+  std::string listen = "127.0.0.1:50061", workdir = ".", serve_repo = "models";
   auto* serve = app.add_subcommand("serve", "the gRPC trainer service");
+  serve->add_option("--listen", listen, "address:port");
+  serve->add_option("--workdir", workdir, "folder for job checkpoints and relative paths");
+  serve->add_option("--repo", serve_repo, "model repository (relative to --workdir)");
 
   CLI11_PARSE(app, argc, argv);
 
@@ -339,10 +346,14 @@ int main(int argc, char** argv) {
   if (*eval) return CmdEval(model_dir, data, split, as_json, confusion, eval_threads);
   if (*verify) return CmdVerify(model_file, data, split, as_json, eval_threads);
   if (*serve) {
+#ifdef BILLNET_TRAINER_HAS_SERVICE
+    return bt::RunTrainerServer(listen, workdir, serve_repo);
+#else
     std::fprintf(stderr,
-                 "billnet-trainer serve: not implemented in this build (the gRPC trainer service "
-                 "is issue 3 item 6, still open)\n");
+                 "billnet-trainer serve: this build has no gRPC (the service is built where "
+                 "gRPC and protobuf are installed)\n");
     return 3;
+#endif
   }
   return 0;
 }

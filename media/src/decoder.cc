@@ -1,0 +1,345 @@
+#include "billnet/media/decoder.h"
+
+#include <cmath>
+#include <cstdio>
+#include <mutex>
+#include <vector>
+
+#include "av_util.h"
+
+extern "C" {
+#include <libavdevice/avdevice.h>
+}
+
+namespace billnet::media {
+
+using internal::AvError;
+
+class VideoDecoder::Impl {
+ public:
+  Impl(std::string name, ByteSource* source) : name_(std::move(name)), source_(source) {}
+
+  Status Open(const std::string& url, const DecoderOptions& options);
+  StatusOr<bool> Next(DecodedFrame* frame);
+
+  const StreamInfo& info() const { return info_; }
+  int64_t decoded() const { return decoded_; }
+
+ private:
+  static int ReadCallback(void* opaque, uint8_t* buf, int size);
+  static int64_t SeekCallback(void* opaque, int64_t offset, int whence);
+
+  Status Fail(Status s) {
+    error_ = s;
+    return s;
+  }
+  // An FFmpeg error during `step`; a ByteSource error, if that caused it,
+  // takes precedence.
+  Status FfmpegError(int err, const std::string& step) {
+    if (!source_status_.ok()) return Fail(source_status_.WithContext(name_ + ": " + step));
+    return Fail(AvError(err, name_ + ": " + step));
+  }
+
+  std::string name_;
+  ByteSource* source_;  // not owned; null for URLs
+  Status source_status_;
+  int64_t source_position_ = 0;
+  int64_t max_pixels_ = kMaxFramePixels;
+
+  // Destruction order matters: the format context before its custom AVIO.
+  internal::AvioContextPtr io_;
+  internal::AvInputContextPtr format_;
+  internal::AvCodecContextPtr codec_;
+  internal::AvPacketPtr packet_;
+  int stream_index_ = -1;
+  AVRational time_base_{1, 1};
+  double frame_interval_ = 1.0 / 25;
+  StreamInfo info_;
+
+  bool demux_eof_ = false;
+  bool finished_ = false;
+  Status error_;
+  bool have_timestamp_ = false;
+  double last_timestamp_ = 0;
+  int64_t decoded_ = 0;
+};
+
+int VideoDecoder::Impl::ReadCallback(void* opaque, uint8_t* buf, int size) {
+  auto* self = static_cast<Impl*>(opaque);
+  if (size <= 0) return 0;
+  StatusOr<size_t> n = self->source_->Read(buf, static_cast<size_t>(size));
+  if (!n.ok()) {
+    self->source_status_ = n.status();
+    return AVERROR_EXTERNAL;
+  }
+  if (*n == 0) return AVERROR_EOF;
+  if (*n > static_cast<size_t>(size)) {
+    self->source_status_ = Internal("byte source returned more bytes than asked for");
+    return AVERROR_EXTERNAL;
+  }
+  self->source_position_ += static_cast<int64_t>(*n);
+  return static_cast<int>(*n);
+}
+
+int64_t VideoDecoder::Impl::SeekCallback(void* opaque, int64_t offset, int whence) {
+  auto* self = static_cast<Impl*>(opaque);
+  whence &= ~AVSEEK_FORCE;
+  const int64_t size = self->source_->size();
+  if (whence == AVSEEK_SIZE) return size >= 0 ? size : AVERROR(ENOSYS);
+  int64_t target;
+  switch (whence) {
+    case SEEK_SET:
+      target = offset;
+      break;
+    case SEEK_CUR:
+      target = self->source_position_ + offset;
+      break;
+    case SEEK_END:
+      if (size < 0) return AVERROR(ENOSYS);
+      target = size + offset;
+      break;
+    default:
+      return AVERROR(EINVAL);
+  }
+  if (Status s = self->source_->Seek(target); !s.ok()) return AVERROR(EIO);
+  self->source_position_ = target;
+  return target;
+}
+
+namespace {
+
+void RegisterOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    avdevice_register_all();
+    avformat_network_init();
+  });
+}
+
+double ToSeconds(int64_t value, AVRational tb) {
+  return static_cast<double>(value) * tb.num / tb.den;
+}
+
+}  // namespace
+
+Status VideoDecoder::Impl::Open(const std::string& url, const DecoderOptions& options) {
+  RegisterOnce();
+  max_pixels_ = options.max_pixels;
+  if (options.threads < 0 || options.threads > 64) {
+    return InvalidArgument(name_ + ": decoder threads must be in 0..64");
+  }
+  const AVInputFormat* input_format = nullptr;
+  if (!options.format_hint.empty()) {
+    input_format = av_find_input_format(options.format_hint.c_str());
+    if (input_format == nullptr) {
+      return InvalidArgument(name_ + ": unknown container format '" + options.format_hint + "'");
+    }
+  }
+
+  AVFormatContext* raw = avformat_alloc_context();
+  if (raw == nullptr) return ResourceExhausted(name_ + ": avformat_alloc_context failed");
+  raw->probesize = std::max<int64_t>(options.probesize, 32);
+  raw->max_analyze_duration = std::max<int64_t>(options.analyzeduration_us, 0);
+  if (source_ != nullptr) {
+    const int buffer_size = std::max(options.avio_buffer_size, 4096);
+    auto* buffer = static_cast<uint8_t*>(av_malloc(buffer_size));
+    if (buffer == nullptr) {
+      avformat_free_context(raw);
+      return ResourceExhausted(name_ + ": AVIO buffer allocation failed");
+    }
+    const bool seekable = source_->seekable();
+    io_.reset(avio_alloc_context(buffer, buffer_size, /*write_flag=*/0, this, &ReadCallback,
+                                 nullptr, seekable ? &SeekCallback : nullptr));
+    if (!io_) {
+      av_free(buffer);
+      avformat_free_context(raw);
+      return ResourceExhausted(name_ + ": avio_alloc_context failed");
+    }
+    io_->seekable = seekable ? AVIO_SEEKABLE_NORMAL : 0;
+    raw->pb = io_.get();
+    raw->flags |= AVFMT_FLAG_CUSTOM_IO;
+  }
+
+  internal::AvDictionary format_options;
+  for (const auto& [key, value] : options.format_options) {
+    av_dict_set(&format_options.ptr, key.c_str(), value.c_str(), 0);
+  }
+  // avformat_open_input frees the context on failure.
+  if (int err = avformat_open_input(&raw, source_ != nullptr ? nullptr : url.c_str(), input_format,
+                                    &format_options.ptr);
+      err < 0) {
+    return FfmpegError(err, "open");
+  }
+  format_.reset(raw);
+
+  // Sizes the container declares, before probing (a probe that fails on an
+  // oversized frame leaves the size unset).
+  const unsigned streams = format_->nb_streams;
+  std::vector<std::pair<int, int>> declared(streams);
+  for (unsigned i = 0; i < streams; ++i) {
+    declared[i] = {format_->streams[i]->codecpar->width, format_->streams[i]->codecpar->height};
+  }
+  // Probe with the same limits the decoder will have: every stream's probing
+  // decoder refuses oversized frames and runs on one thread.
+  std::vector<internal::AvDictionary> stream_options(streams);
+  std::vector<AVDictionary*> stream_option_ptrs(streams, nullptr);
+  for (unsigned i = 0; i < streams; ++i) {
+    av_dict_set_int(&stream_options[i].ptr, "max_pixels", max_pixels_, 0);
+    av_dict_set_int(&stream_options[i].ptr, "threads", 1, 0);
+    stream_option_ptrs[i] = stream_options[i].ptr;
+  }
+  int err =
+      avformat_find_stream_info(format_.get(), streams > 0 ? stream_option_ptrs.data() : nullptr);
+  for (unsigned i = 0; i < streams; ++i) stream_options[i].ptr = stream_option_ptrs[i];
+  if (err < 0) return FfmpegError(err, "find stream info");
+
+  const AVCodec* codec = nullptr;
+  err = av_find_best_stream(format_.get(), AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+  if (err == AVERROR_STREAM_NOT_FOUND) return Fail(InvalidArgument(name_ + ": no video stream"));
+  if (err == AVERROR_DECODER_NOT_FOUND) {
+    return Fail(Unsupported(name_ + ": no decoder for the video codec"));
+  }
+  if (err < 0) return FfmpegError(err, "find video stream");
+  stream_index_ = err;
+  AVStream* stream = format_->streams[stream_index_];
+  for (unsigned i = 0; i < format_->nb_streams; ++i) {
+    if (static_cast<int>(i) != stream_index_) format_->streams[i]->discard = AVDISCARD_ALL;
+  }
+  const AVCodecParameters* par = stream->codecpar;
+  const auto [declared_w, declared_h] =
+      static_cast<unsigned>(stream_index_) < streams ? declared[stream_index_] : std::pair{0, 0};
+  for (const auto& [w, h] :
+       {std::pair{par->width, par->height}, std::pair{declared_w, declared_h}}) {
+    if (w > 0 || h > 0) {
+      if (Status s = CheckFrameSize(w, h, max_pixels_); !s.ok()) return Fail(s.WithContext(name_));
+    }
+  }
+
+  codec_.reset(avcodec_alloc_context3(codec));
+  if (!codec_) return Fail(ResourceExhausted(name_ + ": avcodec_alloc_context3 failed"));
+  if ((err = avcodec_parameters_to_context(codec_.get(), par)) < 0) {
+    return FfmpegError(err, "codec parameters");
+  }
+  codec_->pkt_timebase = stream->time_base;
+  codec_->max_pixels = max_pixels_;
+  codec_->thread_count = options.threads;
+  if ((err = avcodec_open2(codec_.get(), codec, nullptr)) < 0) {
+    return FfmpegError(err, std::string("open decoder '") + codec->name + "'");
+  }
+  packet_ = internal::MakePacket();
+  if (!packet_) return Fail(ResourceExhausted(name_ + ": av_packet_alloc failed"));
+
+  time_base_ = stream->time_base;
+  if (time_base_.num <= 0 || time_base_.den <= 0) time_base_ = AVRational{1, AV_TIME_BASE};
+  const AVRational rate = av_guess_frame_rate(format_.get(), stream, nullptr);
+  if (rate.num > 0 && rate.den > 0) frame_interval_ = static_cast<double>(rate.den) / rate.num;
+  if (!(frame_interval_ > 1e-4 && frame_interval_ < 100)) frame_interval_ = 1.0 / 25;
+
+  info_.container = format_->iformat->name;
+  info_.codec = avcodec_get_name(par->codec_id);
+  const char* pix = av_get_pix_fmt_name(static_cast<AVPixelFormat>(par->format));
+  info_.pixel_format = pix != nullptr ? pix : "";
+  info_.width = par->width;
+  info_.height = par->height;
+  if (stream->avg_frame_rate.num > 0 && stream->avg_frame_rate.den > 0) {
+    info_.frame_rate = av_q2d(stream->avg_frame_rate);
+  }
+  if (stream->start_time != AV_NOPTS_VALUE)
+    info_.start_time = ToSeconds(stream->start_time, time_base_);
+  if (stream->duration != AV_NOPTS_VALUE && stream->duration > 0) {
+    info_.duration = ToSeconds(stream->duration, time_base_);
+  } else if (format_->duration != AV_NOPTS_VALUE && format_->duration > 0) {
+    info_.duration = static_cast<double>(format_->duration) / AV_TIME_BASE;
+  }
+  info_.stream_index = stream_index_;
+  return Status::Ok();
+}
+
+StatusOr<bool> VideoDecoder::Impl::Next(DecodedFrame* out) {
+  if (!error_.ok()) return error_;
+  if (finished_) return false;
+  if (out->empty()) {
+    AvFramePtr f = internal::MakeFrame();
+    if (!f) return Fail(ResourceExhausted(name_ + ": av_frame_alloc failed"));
+    *out = DecodedFrame(std::move(f), 0);
+  }
+  AVFrame* frame = out->av_frame();
+  for (;;) {
+    int err = avcodec_receive_frame(codec_.get(), frame);
+    if (err == 0) {
+      if (Status s = CheckFrameSize(frame->width, frame->height, max_pixels_); !s.ok()) {
+        av_frame_unref(frame);
+        return Fail(s.WithContext(name_ + ": frame " + std::to_string(decoded_)));
+      }
+      if (frame->format < 0) {
+        av_frame_unref(frame);
+        return Fail(Corruption(name_ + ": decoder produced a frame without pixel format"));
+      }
+      double t;
+      if (frame->best_effort_timestamp != AV_NOPTS_VALUE) {
+        t = ToSeconds(frame->best_effort_timestamp, time_base_);
+      } else {
+        t = have_timestamp_ ? last_timestamp_ + frame_interval_ : 0.0;
+      }
+      have_timestamp_ = true;
+      last_timestamp_ = t;
+      out->set_timestamp(t);
+      ++decoded_;
+      return true;
+    }
+    if (err == AVERROR_EOF) {
+      finished_ = true;
+      return false;
+    }
+    if (err != AVERROR(EAGAIN)) return FfmpegError(err, "decode");
+    if (demux_eof_) {  // drained but the decoder still asks for input: done
+      finished_ = true;
+      return false;
+    }
+    err = av_read_frame(format_.get(), packet_.get());
+    if (err == AVERROR_EOF) {
+      if (!source_status_.ok()) return FfmpegError(err, "read");
+      demux_eof_ = true;
+      if ((err = avcodec_send_packet(codec_.get(), nullptr)) < 0 && err != AVERROR_EOF) {
+        return FfmpegError(err, "flush decoder");
+      }
+      continue;
+    }
+    if (err < 0) return FfmpegError(err, "read");
+    if (packet_->stream_index != stream_index_) {
+      av_packet_unref(packet_.get());
+      continue;
+    }
+    err = avcodec_send_packet(codec_.get(), packet_.get());
+    av_packet_unref(packet_.get());
+    if (err < 0 && err != AVERROR(EAGAIN)) return FfmpegError(err, "decode");
+  }
+}
+
+VideoDecoder::VideoDecoder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+VideoDecoder::~VideoDecoder() = default;
+
+StatusOr<std::unique_ptr<VideoDecoder>> VideoDecoder::Open(const std::string& url,
+                                                           const DecoderOptions& options) {
+  auto impl = std::make_unique<Impl>("'" + url + "'", nullptr);
+  BILLNET_RETURN_IF_ERROR(impl->Open(url, options));
+  return std::unique_ptr<VideoDecoder>(new VideoDecoder(std::move(impl)));
+}
+
+StatusOr<std::unique_ptr<VideoDecoder>> VideoDecoder::Open(ByteSource* source,
+                                                           const DecoderOptions& options,
+                                                           const std::string& name) {
+  if (source == nullptr) return InvalidArgument(name + ": null byte source");
+  auto impl = std::make_unique<Impl>(name, source);
+  BILLNET_RETURN_IF_ERROR(impl->Open("", options));
+  return std::unique_ptr<VideoDecoder>(new VideoDecoder(std::move(impl)));
+}
+
+const StreamInfo& VideoDecoder::info() const { return impl_->info(); }
+StatusOr<bool> VideoDecoder::Next(DecodedFrame* frame) {
+  if (frame == nullptr) return InvalidArgument("VideoDecoder::Next: null frame");
+  return impl_->Next(frame);
+}
+int64_t VideoDecoder::frames_decoded() const { return impl_->decoded(); }
+
+}  // namespace billnet::media
