@@ -106,7 +106,7 @@ EvalResult EvaluateTorch(BillnetModelImpl& model, const std::vector<Clip>& clips
     std::vector<CentreWindow> ws;
     for (size_t i = i0; i < std::min(clips.size(), i0 + batch); ++i)
       ws.push_back(Centre(clips[i], frames));
-    torch::Tensor logits = model.forward(VideoBatch(ws, plan.config)).logits.to(torch::kFloat64);
+    torch::Tensor logits = model.forward(VideoBatch(ws, plan.config)).logits.to(torch::kCPU).to(torch::kFloat64);
     torch::Tensor probs = torch::softmax(logits, 2).contiguous();
     logits = logits.contiguous();
     for (size_t j = 0; j < ws.size(); ++j) {

@@ -160,6 +160,7 @@ json ToJson(const TrainConfig& c) {
           {"hold_frames", c.hold_frames},
           {"seed", c.seed},
           {"threads", c.threads},
+          {"device", c.device},
           {"max_steps_per_epoch", c.max_steps_per_epoch},
           {"log_every", c.log_every},
           {"write_curves", c.write_curves}};
@@ -171,6 +172,7 @@ Status FromJson(const json& j, TrainConfig* c) {
       {"name", "version", "topology", "frame_rate", "repo", "checkpoint_dir", "train", "test",
        "calibration", "batch_size", "decay_rate", "stages", "first_stage", "last_stage",
        "run_min", "run_max", "run_fraction", "pad_fraction", "hold_frames", "seed", "threads",
+       "device",
        "max_steps_per_epoch", "log_every", "write_curves"},
       ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "name", &c->name, ""));
@@ -226,6 +228,9 @@ Status FromJson(const json& j, TrainConfig* c) {
   BILLNET_RETURN_IF_ERROR(Read(j, "hold_frames", &c->hold_frames, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "seed", &c->seed, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "threads", &c->threads, ""));
+  BILLNET_RETURN_IF_ERROR(Read(j, "device", &c->device, ""));
+  if (c->device != "auto" && c->device != "cpu" && c->device != "cuda")
+    return InvalidArgument("config: 'device' must be \"auto\", \"cpu\" or \"cuda\"");
   BILLNET_RETURN_IF_ERROR(Read(j, "max_steps_per_epoch", &c->max_steps_per_epoch, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "log_every", &c->log_every, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "write_curves", &c->write_curves, ""));
@@ -549,7 +554,7 @@ void Trainer::Step(const BatchPlan& b, torch::optim::Adam& opt, double* loss_sum
     std::vector<const Window*> ptrs;
     for (const Window& w : windows) ptrs.push_back(&w);
     ForwardResult out = model_->forward(Video(ptrs), h, c);
-    torch::Tensor target = torch::tensor(labels, torch::kInt64);
+    torch::Tensor target = torch::tensor(labels, torch::kInt64).to(model_->lstm_ih.device());
     torch::Tensor logits = out.logits.reshape({-1, k});
     torch::Tensor loss = torch::nn::functional::cross_entropy(logits, target);
     (loss / double(b.windows)).backward();
@@ -568,6 +573,12 @@ Status Trainer::Prepare() {
   if (config_.threads > 0) torch::set_num_threads(config_.threads);
   torch::manual_seed(config_.seed);
   model_ = BillnetModel(plan_);
+  if (config_.device == "cuda" && !torch::cuda::is_available())
+    return Unsupported("config: device \"cuda\" but libtorch sees no CUDA device");
+  if (config_.device == "cuda" || (config_.device == "auto" && torch::cuda::is_available())) {
+    model_->to(torch::kCUDA);
+    Log("training on CUDA");
+  }
   ckpt_dir_ = config_.checkpoint_dir;
   version_dir_ = fs::path(config_.repo) / config_.name / config_.version;
   std::error_code ec;

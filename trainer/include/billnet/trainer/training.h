@@ -74,6 +74,7 @@ struct TrainConfig {
   int hold_frames = 3;           // stream step labels: hold a gesture this long
   uint64_t seed = 42;
   int threads = 0;               // torch intra-op threads; 0: hardware
+  std::string device = "auto";   // "auto" (CUDA when libtorch sees one), "cpu", "cuda"
   int max_steps_per_epoch = 0;   // 0: whole epochs (tests cap it)
   int log_every = 10;            // steps between progress lines
   bool write_curves = true;      // Fig. 4 PNG beside the metrics
