@@ -65,7 +65,7 @@ constexpr size_t kMaxProgressEvents = 20000;
 }  // namespace
 
 TrainerServiceImpl::TrainerServiceImpl(std::string workdir, std::string repo)
-    : workdir_(std::move(workdir)), repo_(std::move(repo)) {
+    : workdir_(std::move(workdir)), repo_(Resolve(workdir_, repo)) {
   worker_ = std::thread([this] { Worker(); });
 }
 

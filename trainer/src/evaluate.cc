@@ -233,11 +233,12 @@ StatusOr<VerifyReport> VerifyModel(const std::shared_ptr<const Model>& model,
       }
       if (stage == Stage::kS5 && !identical && problem.empty())
         problem = "integer scores differ (max relative " + std::to_string(max_diff) + ")";
-      if (stage != Stage::kS5 && max_diff > opt.relative_tolerance && problem.empty() && !near)
+      if (stage != Stage::kS5 && max_diff > opt.relative_tolerance && problem.empty())
         problem = "scores differ by " + std::to_string(max_diff) + " relative";
       rep.identical_windows += identical;
       if (near) {
         ++rep.near_threshold_windows;
+        rep.near_threshold_mismatches += !problem.empty();
         continue;
       }
       rep.max_relative_difference = std::max(rep.max_relative_difference, max_diff);

@@ -228,6 +228,7 @@ int CmdVerify(const std::string& file, const std::string& data, const std::strin
                       {"windows", rep->windows},
                       {"identical_windows", rep->identical_windows},
                       {"near_threshold_windows", rep->near_threshold_windows},
+                      {"near_threshold_mismatches", rep->near_threshold_mismatches},
                       {"violations", rep->violations},
                       {"max_relative_difference", rep->max_relative_difference},
                       {"messages", rep->messages},
@@ -235,10 +236,11 @@ int CmdVerify(const std::string& file, const std::string& data, const std::strin
                      .dump(2)
               << "\n";
   } else {
-    std::printf("%s (S%d): %d windows, %d identical, %d near a threshold, %d violations, "
-                "max relative difference %.3g -> %s\n",
+    std::printf("%s (S%d): %d windows, %d identical, %d near a threshold (%d of them differ), "
+                "%d violations, max relative difference %.3g -> %s\n",
                 file.c_str(), stage, rep->windows, rep->identical_windows,
-                rep->near_threshold_windows, rep->violations, rep->max_relative_difference,
+                rep->near_threshold_windows, rep->near_threshold_mismatches, rep->violations,
+                rep->max_relative_difference,
                 rep->ok() ? "EXACT" : "MISMATCH");
     for (const std::string& msg : rep->messages) std::printf("  %s\n", msg.c_str());
   }

@@ -50,6 +50,7 @@ struct VerifyReport {
   int windows = 0;
   int identical_windows = 0;       // scores equal bit for bit
   int near_threshold_windows = 0;  // S1/S2: a TGAP decision within tolerance of its threshold
+  int near_threshold_mismatches = 0;  // of those, how many differ (not violations)
   int violations = 0;
   double max_relative_difference = 0;  // over windows that must agree
   std::vector<std::string> messages;   // the first violations, described
