@@ -12,8 +12,10 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 
+#include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "billnet/media/frame.h"
 #include "billnet/status.h"
@@ -77,6 +79,23 @@ int SwsColorspaceFor(AVColorSpace colorspace);
 
 // The non-deprecated twin of a yuvj* format (yuvj420p -> yuv420p), else `f`.
 AVPixelFormat UnJpegFormat(AVPixelFormat f, bool* was_jpeg = nullptr);
+
+// swscale's SIMD readers may read past the end of a source row (and so past
+// the end of a caller's tightly packed buffer). Copies `rows` rows of
+// `row_bytes` from `src` (row pitch `src_stride`) into `buffer` with a
+// 64-byte-aligned pitch and 64 bytes of slack after the last row; returns the
+// copy's first byte and sets `*stride`.
+inline const uint8_t* PaddedRows(const uint8_t* src, size_t src_stride, size_t row_bytes,
+                                 int rows, std::vector<uint8_t>* buffer, int* stride) {
+  const size_t pitch = (row_bytes + 63) / 64 * 64;
+  buffer->resize(pitch * static_cast<size_t>(rows) + 64 + 64);
+  uint8_t* base = buffer->data();
+  base += (64 - reinterpret_cast<uintptr_t>(base) % 64) % 64;
+  for (int y = 0; y < rows; ++y)
+    std::memcpy(base + pitch * y, src + src_stride * static_cast<size_t>(y), row_bytes);
+  *stride = static_cast<int>(pitch);
+  return base;
+}
 
 }  // namespace billnet::media::internal
 

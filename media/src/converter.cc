@@ -110,9 +110,13 @@ Status FrameConverter::ConvertRgb24(const uint8_t* rgb, int width, int height, s
   const CropRect c = CenterCrop(width, height, width_, height_);
   BILLNET_RETURN_IF_ERROR(GetContext(SwsKey{AV_PIX_FMT_RGB24, c.width, c.height, 0, 1}, width_,
                                      height_, kSwsFlags, false, &cache_->key, &cache_->sws));
-  const uint8_t* src[4] = {rgb + static_cast<size_t>(c.y) * stride_bytes + c.x * 3, nullptr,
-                           nullptr, nullptr};
-  const int src_stride[4] = {static_cast<int>(stride_bytes), 0, 0, 0};
+  std::vector<uint8_t> padded_rgb;
+  int padded_stride = 0;
+  const uint8_t* padded =
+      internal::PaddedRows(rgb + static_cast<size_t>(c.y) * stride_bytes + c.x * 3, stride_bytes,
+                           static_cast<size_t>(c.width) * 3, c.height, &padded_rgb, &padded_stride);
+  const uint8_t* src[4] = {padded, nullptr, nullptr, nullptr};
+  const int src_stride[4] = {padded_stride, 0, 0, 0};
   uint8_t* dst[4] = {out, nullptr, nullptr, nullptr};
   const int dst_stride[4] = {static_cast<int>(row), 0, 0, 0};
   if (sws_scale(cache_->sws.get(), src, src_stride, 0, c.height, dst, dst_stride) != height_) {

@@ -134,6 +134,7 @@ class VideoEncoder::Impl {
   internal::AvPacketPtr packet_;
   bool rgb_passthrough_ = false;
   int64_t last_pts_ = -1;
+  std::vector<uint8_t> padded_rgb_;  // sws_scale input with slack (PaddedRows)
   int64_t frames_ = 0;
 };
 
@@ -423,8 +424,11 @@ Status VideoEncoder::Impl::AddFrame(const uint8_t* rgb, size_t stride, std::opti
                   rgb + y * stride, row);
     }
   } else {
-    const uint8_t* src[4] = {rgb, nullptr, nullptr, nullptr};
-    const int src_stride[4] = {static_cast<int>(stride), 0, 0, 0};
+    int padded_stride = 0;
+    const uint8_t* padded =
+        internal::PaddedRows(rgb, stride, row, options_.height, &padded_rgb_, &padded_stride);
+    const uint8_t* src[4] = {padded, nullptr, nullptr, nullptr};
+    const int src_stride[4] = {padded_stride, 0, 0, 0};
     sws_scale(sws_.get(), src, src_stride, 0, options_.height, frame_->data, frame_->linesize);
   }
   frame_->pts = pts;

@@ -50,8 +50,12 @@ StatusOr<std::vector<uint8_t>> EncodeJpeg(const uint8_t* rgb, int width, int hei
   if (!sws) return Internal("EncodeJpeg: swscale context");
   sws_setColorspaceDetails(sws.get(), sws_getCoefficients(SWS_CS_DEFAULT), 1,
                            sws_getCoefficients(SWS_CS_ITU601), 1, 0, 1 << 16, 1 << 16);
-  const uint8_t* src[4] = {rgb, nullptr, nullptr, nullptr};
-  const int src_stride[4] = {static_cast<int>(stride_bytes), 0, 0, 0};
+  std::vector<uint8_t> padded_rgb;
+  int padded_stride = 0;
+  const uint8_t* padded = internal::PaddedRows(rgb, stride_bytes, static_cast<size_t>(width) * 3,
+                                               height, &padded_rgb, &padded_stride);
+  const uint8_t* src[4] = {padded, nullptr, nullptr, nullptr};
+  const int src_stride[4] = {padded_stride, 0, 0, 0};
   sws_scale(sws.get(), src, src_stride, 0, height, frame->data, frame->linesize);
   frame->pts = 0;
   frame->quality = c->global_quality;

@@ -1,19 +1,18 @@
 // The trainer's gRPC service on loopback: a tiny job from start to exported
 // file, watched as a stream; cancel; bad configs; jobs outlive their clients.
-#include <gtest/gtest.h>
+#include "trainer_service.h"
 
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <memory>
-#include <string>
-
-#include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "billnet/model.h"
 #include "test_util.h"
-#include "trainer_service.h"
 
 namespace billnet::trainer {
 namespace {
@@ -24,10 +23,9 @@ using json = nlohmann::json;
 class TrainerServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("billnet_trainer_service_" + std::to_string(::getpid()) +
-                                        "_" + ::testing::UnitTest::GetInstance()
-                                                  ->current_test_info()
-                                                  ->name());
+    dir_ = fs::temp_directory_path() /
+           ("billnet_trainer_service_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     service_ = std::make_unique<TrainerServiceImpl>(dir_.string(), "models");
@@ -38,8 +36,8 @@ class TrainerServiceTest : public ::testing::Test {
     server_ = b.BuildAndStart();
     ASSERT_TRUE(server_);
     ASSERT_GT(port, 0);
-    stub_ = v1::TrainerService::NewStub(grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+    stub_ = v1::TrainerService::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                                                            grpc::InsecureChannelCredentials()));
   }
   void TearDown() override {
     service_->Shutdown();
@@ -54,8 +52,8 @@ class TrainerServiceTest : public ::testing::Test {
     const TopologyConfig t = testing::TinyTopology();
     json stages = json::array();
     for (int s = 0; s < 5; ++s)
-      stages.push_back({{"learning_rate", 3e-3}, {"epochs", epochs}, {"decay_epochs", 0},
-                        {"run_epochs", 0}});
+      stages.push_back(
+          {{"learning_rate", 3e-3}, {"epochs", epochs}, {"decay_epochs", 0}, {"run_epochs", 0}});
     json data = {{"seed", 3}, {"clips_per_class", 1}, {"labels", {0, 1}}, {"streams", 0}};
     return {{"name", "tiny"},
             {"topology",

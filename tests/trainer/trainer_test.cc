@@ -1,7 +1,6 @@
 // Trainer core: quantizers, BN -> BSN conversion, and the exactness of
 // ExportStage against the engine (DESIGN.md 2.6) on a tiny topology.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,10 +12,10 @@
 
 #include "billnet/fold.h"
 #include "billnet/model.h"
-#include "test_util.h"
 #include "billnet/session.h"
 #include "billnet/trainer/billnet_model.h"
 #include "billnet/trainer/quantizers.h"
+#include "test_util.h"
 
 namespace billnet::trainer {
 namespace {
@@ -78,9 +77,9 @@ TEST(Quantizers, TernaryThresholdZerosAndGradient) {
 
 TEST(Quantizers, BsnShiftFromBatchNorm) {
   EXPECT_EQ(BsnShift(1.0), 0);
-  EXPECT_EQ(BsnShift(0.3), -2);   // log2 0.3 = -1.74
-  EXPECT_EQ(BsnShift(-5.0), 2);   // the sign is dropped: log2 5 = 2.32
-  EXPECT_EQ(BsnShift(3.0), 2);    // 1.58
+  EXPECT_EQ(BsnShift(0.3), -2);  // log2 0.3 = -1.74
+  EXPECT_EQ(BsnShift(-5.0), 2);  // the sign is dropped: log2 5 = 2.32
+  EXPECT_EQ(BsnShift(3.0), 2);   // 1.58
   EXPECT_EQ(BsnShift(0.0), -64);
   EXPECT_EQ(BsnShift(1e30), 64);
   EXPECT_EQ(Vals(BsnScale(torch::tensor({0.3, -5.0, 1.0}, torch::kFloat64))),
@@ -177,7 +176,9 @@ void CheckStage(Stage stage, uint64_t seed, int* varied, int* varied_total) {
       const std::vector<double> th = Vals(fr.h), tc = Vals(fr.c);
       int nonzero = 0;
       for (int j = 0; j < u; ++j) nonzero += th[j] != 0;
-      if (window == 1) EXPECT_GT(nonzero, 0);
+      if (window == 1) {
+        EXPECT_GT(nonzero, 0);
+      }
       for (int j = 0; j < u; ++j) {
         EXPECT_EQ(th[j], session.h()[j]) << "h " << j;
         EXPECT_EQ(tc[j], session.c()[j]) << "c " << j;
@@ -187,9 +188,11 @@ void CheckStage(Stage stage, uint64_t seed, int* varied, int* varied_total) {
       for (float s : r.scores) mag = std::max(mag, std::fabs(double(s)));
       ASSERT_GT(mag, 0);
       double worst = 0;
-      for (size_t i = 0; i < t.size(); ++i) worst = std::max(worst, std::fabs(t[i] - r.scores[i]) / mag);
-      if (window == 1) std::printf("%s seed %d: worst |torch - engine| / max|score| = %.3g (max|score| %.3g)\n",
-                                   StageName(stage), int(seed), worst, mag);
+      for (size_t i = 0; i < t.size(); ++i)
+        worst = std::max(worst, std::fabs(t[i] - r.scores[i]) / mag);
+      if (window == 1)
+        std::printf("%s seed %d: worst |torch - engine| / max|score| = %.3g (max|score| %.3g)\n",
+                    StageName(stage), int(seed), worst, mag);
       for (size_t i = 0; i < t.size(); ++i)
         EXPECT_NEAR(t[i], r.scores[i], 1e-4 * mag) << "window " << window << " score " << i;
       const std::vector<double> th = Vals(fr.h);
@@ -200,7 +203,8 @@ void CheckStage(Stage stage, uint64_t seed, int* varied, int* varied_total) {
 
 void CheckStageSeeds(Stage stage) {
   int varied = 0, total = 0;
-  for (uint64_t seed = 1; seed <= 6; ++seed) CheckStage(stage, 100 * int(stage) + seed, &varied, &total);
+  for (uint64_t seed = 1; seed <= 6; ++seed)
+    CheckStage(stage, 100 * int(stage) + seed, &varied, &total);
   // Most norms' outputs vary over the window (a few may saturate at random).
   std::printf("%s: %d of %d norm outputs vary over the window\n", StageName(stage), varied, total);
   EXPECT_GT(total, 0);
@@ -216,8 +220,9 @@ TEST(Export, S5MatchesEngineBitForBit) { CheckStageSeeds(Stage::kS5); }
 TEST(Export, S5FileRoundTripGivesTheSameResponse) {
   BillnetModel m = RandomModel(21);
   m->set_stage(Stage::kS5);
-  const std::string path =
-      (std::filesystem::temp_directory_path() / ("trainer_test_" + std::to_string(::getpid()) + ".bnm")).string();
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("trainer_test_" + std::to_string(::getpid()) + ".bnm"))
+                               .string();
   ASSERT_TRUE(WriteStageFile(*m, Stage::kS5, ModelInfo{}, path).ok());
   auto loaded = Model::LoadFile(path);
   std::filesystem::remove(path);

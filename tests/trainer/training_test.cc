@@ -1,6 +1,8 @@
 // The trainer's data path, configuration, training loop (overfit, later
 // stages, resume after a kill), temperature calibration, import/export and
 // verification, on tiny models and clips.
+#include "billnet/trainer/training.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -15,7 +17,6 @@
 #include "billnet/trainer/billnet_model.h"
 #include "billnet/trainer/data.h"
 #include "billnet/trainer/evaluate.h"
-#include "billnet/trainer/training.h"
 #include "test_util.h"
 
 namespace billnet::trainer {
@@ -317,8 +318,8 @@ TEST(Training, TinyModelOverfitsInS1AndEveryLaterStageTrainsAndVerifies) {
   std::vector<Clip> clips =
       MakeSynthData(data, ClipGeometry{c.topology.height, c.topology.width, 6});
   for (int stage = 1; stage <= 5; ++stage) {
-    const fs::path file = fs::path(c.repo) / "tiny" / "1" / ("s" + std::to_string(stage) +
-                                                              ".safetensors");
+    const fs::path file =
+        fs::path(c.repo) / "tiny" / "1" / ("s" + std::to_string(stage) + ".safetensors");
     auto m = Model::LoadFile(file.string());
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     const ModelInfo& info = (*m)->info();
@@ -375,8 +376,10 @@ TEST(Training, ResumeAfterAKillGivesTheSameWeightsAsAnUninterruptedRun) {
   count.on_epoch = [&](const EpochMetrics&) { ++epochs_run; };
   ASSERT_TRUE(Train(b, count).ok());
   EXPECT_EQ(epochs_run, 2 + 2);  // S1 epochs 2-3, S2 epochs 1-2
-  std::vector<torch::Tensor> pa = Params((fs::path(a.checkpoint_dir) / "checkpoint.pt").string(), a);
-  std::vector<torch::Tensor> pb = Params((fs::path(b.checkpoint_dir) / "checkpoint.pt").string(), b);
+  std::vector<torch::Tensor> pa =
+      Params((fs::path(a.checkpoint_dir) / "checkpoint.pt").string(), a);
+  std::vector<torch::Tensor> pb =
+      Params((fs::path(b.checkpoint_dir) / "checkpoint.pt").string(), b);
   ASSERT_EQ(pa.size(), pb.size());
   for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << i;
   // The stage files are the same bytes.

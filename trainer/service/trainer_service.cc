@@ -1,12 +1,12 @@
 #include "trainer_service.h"
 
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
-
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <nlohmann/json.hpp>
 
 #include "billnet/trainer/training.h"
@@ -181,8 +181,7 @@ void TrainerServiceImpl::Worker() {
   }
 }
 
-grpc::Status TrainerServiceImpl::WatchJob(grpc::ServerContext* ctx,
-                                          const v1::WatchJobRequest* req,
+grpc::Status TrainerServiceImpl::WatchJob(grpc::ServerContext* ctx, const v1::WatchJobRequest* req,
                                           grpc::ServerWriter<v1::JobEvent>* writer) {
   std::shared_ptr<JobRecord> r;
   {
@@ -199,9 +198,8 @@ grpc::Status TrainerServiceImpl::WatchJob(grpc::ServerContext* ctx,
     v1::Job final_job;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      changed_.wait_for(lock, std::chrono::milliseconds(500), [&] {
-        return r->events.size() > sent || Finished(*r) || stopping_;
-      });
+      changed_.wait_for(lock, std::chrono::milliseconds(500),
+                        [&] { return r->events.size() > sent || Finished(*r) || stopping_; });
       batch.assign(r->events.begin() + sent, r->events.end());
       sent = r->events.size();
       done = Finished(*r);

@@ -44,8 +44,8 @@ BillnetModelImpl::BillnetModelImpl(const TopologyPlan& plan) : plan_(plan) {
       convs_.emplace(c.name, register_module(TorchName(c.name), torch::nn::Conv3d(opts)));
     }
     for (const NormSpec& n : b.norms)
-      norms_.emplace(n.name, register_module(TorchName(n.name),
-                                             torch::nn::BatchNorm3d(n.channels)));
+      norms_.emplace(n.name,
+                     register_module(TorchName(n.name), torch::nn::BatchNorm3d(n.channels)));
   }
   const int64_t u = plan_.config.lstm_units, ni = plan_.gap_channels, k = plan_.config.classes;
   const double r = 1.0 / std::sqrt(double(u));
@@ -113,7 +113,8 @@ ForwardResult BillnetModelImpl::forward(const torch::Tensor& video, torch::Tenso
               "BillnetModel: video must be [B, T, H, W, 3] of the plan's geometry");
   const int64_t batch = video.size(0);
   // v = 2x - 255 (exact integers); float stages use v / 255.
-  torch::Tensor v = video.to(device).to(dtype).mul(2).sub(255).permute({0, 4, 1, 2, 3}).contiguous();
+  torch::Tensor v =
+      video.to(device).to(dtype).mul(2).sub(255).permute({0, 4, 1, 2, 3}).contiguous();
   torch::Tensor x = bin ? v : v / 255.0;
   torch::Tensor feat, count;
   for (const BlockSpec& b : plan_.blocks) {
@@ -164,8 +165,10 @@ ForwardResult BillnetModelImpl::forward(const torch::Tensor& video, torch::Tenso
     }
   }
   const int64_t u = plan_.config.lstm_units;
-  if (!h.defined()) h = torch::zeros({batch, u}, torch::TensorOptions().dtype(dtype).device(device));
-  if (!c.defined()) c = torch::zeros({batch, u}, torch::TensorOptions().dtype(dtype).device(device));
+  if (!h.defined())
+    h = torch::zeros({batch, u}, torch::TensorOptions().dtype(dtype).device(device));
+  if (!c.defined())
+    c = torch::zeros({batch, u}, torch::TensorOptions().dtype(dtype).device(device));
   const double ls = LstmWeightScale(plan_), ds = DenseWeightScale(plan_);
   const bool qw = StageHasBinaryWeights(stage_);
   const torch::Tensor wih = qw ? SSign(lstm_ih, ls) : lstm_ih;

@@ -92,8 +92,7 @@ void CropAndAreaScale(const uint8_t* src, int src_w, int src_h, uint8_t* dst, in
         double acc = 0;
         for (size_t k = 0; k < t.weights.size(); ++k)
           acc += t.weights[k] * rows[((t.first + k) * out_w + ox) * 3 + ch];
-        dst[(size_t(oy) * out_w + ox) * 3 + ch] =
-            uint8_t(std::clamp(std::lround(acc), 0l, 255l));
+        dst[(size_t(oy) * out_w + ox) * 3 + ch] = uint8_t(std::clamp(std::lround(acc), 0l, 255l));
       }
   }
 }
@@ -160,8 +159,7 @@ std::vector<Clip> MakeSynthData(const SynthDataSpec& spec, const ClipGeometry& g
     for (int l = 0; l < synth::kNumClasses; ++l) labels.push_back(l);
   for (int l : labels)
     if (l < 0 || l >= synth::kNumClasses)
-      throw std::invalid_argument("synthetic data: label " + std::to_string(l) +
-                                  " outside 0..26");
+      throw std::invalid_argument("synthetic data: label " + std::to_string(l) + " outside 0..26");
   const int n_clips = spec.clips_per_class * int(labels.size());
   std::vector<Clip> out(size_t(n_clips) + spec.streams);
   ParallelFor(int(out.size()), spec.threads, [&](int i) {
@@ -181,8 +179,7 @@ std::vector<Clip> MakeSynthData(const SynthDataSpec& spec, const ClipGeometry& g
       so.fps = spec.source_fps;
       so.gestures = spec.gestures_per_stream;
       synth::RenderedStream r = synth::RenderStream(seed, so);
-      Clip c = ClipFromFrames(r.rgb.data(), r.frames, r.width, r.height, r.fps, g,
-                              r.frame_labels);
+      Clip c = ClipFromFrames(r.rgb.data(), r.frames, r.width, r.height, r.fps, g, r.frame_labels);
       c.id = "stream-" + std::to_string(seed);
       c.label = -1;
       out[i] = std::move(c);

@@ -106,7 +106,8 @@ EvalResult EvaluateTorch(BillnetModelImpl& model, const std::vector<Clip>& clips
     std::vector<CentreWindow> ws;
     for (size_t i = i0; i < std::min(clips.size(), i0 + batch); ++i)
       ws.push_back(Centre(clips[i], frames));
-    torch::Tensor logits = model.forward(VideoBatch(ws, plan.config)).logits.to(torch::kCPU).to(torch::kFloat64);
+    torch::Tensor logits =
+        model.forward(VideoBatch(ws, plan.config)).logits.to(torch::kCPU).to(torch::kFloat64);
     torch::Tensor probs = torch::softmax(logits, 2).contiguous();
     logits = logits.contiguous();
     for (size_t j = 0; j < ws.size(); ++j) {
@@ -172,8 +173,8 @@ StatusOr<VerifyReport> VerifyModel(const std::shared_ptr<const Model>& model,
   for (size_t i = 0; i < clips.size(); ++i) windows[i] = Centre(clips[i], frames);
   ParallelFor(int(clips.size()), opt.threads, [&](int i) {
     Session session(model);
-    errors[i] = session.Run(windows[i].rgb.data(), windows[i].rgb.size(), &responses[i],
-                            &traces[i]);
+    errors[i] =
+        session.Run(windows[i].rgb.data(), windows[i].rgb.size(), &responses[i], &traces[i]);
   });
   for (const Status& s : errors) BILLNET_RETURN_IF_ERROR(s);
 

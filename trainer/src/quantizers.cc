@@ -9,9 +9,7 @@ namespace {
 torch::Tensor Ste(const torch::Tensor& q, const torch::Tensor& x, const torch::Tensor& mask) {
   return q.detach() + (x - x.detach()) * mask;
 }
-torch::Tensor Window(const torch::Tensor& x) {
-  return (x.detach().abs() <= 1).to(x.scalar_type());
-}
+torch::Tensor Window(const torch::Tensor& x) { return (x.detach().abs() <= 1).to(x.scalar_type()); }
 }  // namespace
 
 torch::Tensor SignValues(const torch::Tensor& x) {

@@ -1,5 +1,7 @@
 #include "billnet/trainer/training.h"
 
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -9,8 +11,6 @@
 #include <random>
 #include <sstream>
 #include <thread>
-
-#include <torch/torch.h>
 
 #include "billnet/session.h"
 #include "billnet/synth/renderer.h"
@@ -52,10 +52,14 @@ TrainConfig TrainConfig::Default() {
 namespace {
 
 json ToJson(const TopologyConfig& t) {
-  return {{"base_channels", t.base_channels}, {"groups", t.groups},
-          {"lstm_units", t.lstm_units},       {"classes", t.classes},
-          {"tail_mor_blocks", t.tail_mor_blocks}, {"frames", t.frames},
-          {"height", t.height},               {"width", t.width}};
+  return {{"base_channels", t.base_channels},
+          {"groups", t.groups},
+          {"lstm_units", t.lstm_units},
+          {"classes", t.classes},
+          {"tail_mor_blocks", t.tail_mor_blocks},
+          {"frames", t.frames},
+          {"height", t.height},
+          {"width", t.width}};
 }
 
 json ToJson(const DataSource& d) {
@@ -99,11 +103,11 @@ Status CheckKeys(const json& j, const std::vector<std::string>& keys, const std:
 }
 
 Status FromJson(const json& j, DataSource* d, const std::string& where) {
-  BILLNET_RETURN_IF_ERROR(CheckKeys(
-      j,
-      {"kind", "seed", "clips_per_class", "labels", "streams", "gestures_per_stream", "source_width",
-       "source_height", "source_fps", "fresh_each_epoch", "dir", "split", "max_clips"},
-      where));
+  BILLNET_RETURN_IF_ERROR(CheckKeys(j,
+                                    {"kind", "seed", "clips_per_class", "labels", "streams",
+                                     "gestures_per_stream", "source_width", "source_height",
+                                     "source_fps", "fresh_each_epoch", "dir", "split", "max_clips"},
+                                    where));
   BILLNET_RETURN_IF_ERROR(Read(j, "kind", &d->kind, where));
   if (d->kind != "synth" && d->kind != "jester" && d->kind != "videos")
     return InvalidArgument("config: '" + where +
@@ -123,8 +127,7 @@ Status FromJson(const json& j, DataSource* d, const std::string& where) {
   if (d->synth.clips_per_class < 0 || d->synth.streams < 0 || d->max_clips < 0)
     return InvalidArgument("config: '" + where + "' counts must be >= 0");
   if (d->kind != "synth" && d->dir.empty())
-    return InvalidArgument("config: '" + where + "dir' is required for a " + d->kind +
-                           " source");
+    return InvalidArgument("config: '" + where + "dir' is required for a " + d->kind + " source");
   return Status::Ok();
 }
 
@@ -167,14 +170,33 @@ json ToJson(const TrainConfig& c) {
 }
 
 Status FromJson(const json& j, TrainConfig* c) {
-  BILLNET_RETURN_IF_ERROR(CheckKeys(
-      j,
-      {"name", "version", "topology", "frame_rate", "repo", "checkpoint_dir", "train", "test",
-       "calibration", "batch_size", "decay_rate", "stages", "first_stage", "last_stage",
-       "run_min", "run_max", "run_fraction", "pad_fraction", "hold_frames", "seed", "threads",
-       "device",
-       "max_steps_per_epoch", "log_every", "write_curves"},
-      ""));
+  BILLNET_RETURN_IF_ERROR(CheckKeys(j,
+                                    {"name",
+                                     "version",
+                                     "topology",
+                                     "frame_rate",
+                                     "repo",
+                                     "checkpoint_dir",
+                                     "train",
+                                     "test",
+                                     "calibration",
+                                     "batch_size",
+                                     "decay_rate",
+                                     "stages",
+                                     "first_stage",
+                                     "last_stage",
+                                     "run_min",
+                                     "run_max",
+                                     "run_fraction",
+                                     "pad_fraction",
+                                     "hold_frames",
+                                     "seed",
+                                     "threads",
+                                     "device",
+                                     "max_steps_per_epoch",
+                                     "log_every",
+                                     "write_curves"},
+                                    ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "name", &c->name, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "version", &c->version, ""));
   if (j.contains("topology")) {
@@ -369,13 +391,13 @@ uint64_t Mix(uint64_t a, uint64_t b) {
 
 // One optimizer step's data, drawn when the epoch is planned.
 struct BatchPlan {
-  bool run = false;  // a run of consecutive stream windows
-  int windows = 1;   // run length
-  std::vector<int> items;    // clip indices (clips or streams)
+  bool run = false;        // a run of consecutive stream windows
+  int windows = 1;         // run length
+  std::vector<int> items;  // clip indices (clips or streams)
   // First frame per item as a fraction of the valid starts, resolved against
   // the clip when the step runs (so a plan depends only on the data's size).
   std::vector<double> starts;
-  std::vector<int> limits;   // real-frame cap per item (0: none)
+  std::vector<int> limits;  // real-frame cap per item (0: none)
 };
 
 struct RunState {
@@ -534,8 +556,8 @@ torch::Tensor Trainer::Video(const std::vector<const Window*>& windows) const {
   return v;
 }
 
-void Trainer::Step(const BatchPlan& b, torch::optim::Adam& opt, double* loss_sum,
-                   int64_t* correct, int64_t* steps) {
+void Trainer::Step(const BatchPlan& b, torch::optim::Adam& opt, double* loss_sum, int64_t* correct,
+                   int64_t* steps) {
   const int frames = plan_.config.frames, nsteps = plan_.steps, k = plan_.config.classes;
   const int no_gesture = synth::kNoGesture < k ? synth::kNoGesture : k - 1;
   opt.zero_grad();
@@ -770,7 +792,7 @@ Status Trainer::Run() {
     const int stage = state_.stage;
     const StageSchedule& sched = config_.stages[stage - 1];
     model_->set_stage(Stage(stage));
-      if (!optimizer_)
+    if (!optimizer_)
       optimizer_ = std::make_unique<torch::optim::Adam>(
           model_->parameters(), torch::optim::AdamOptions(LearningRate(stage, 0)));
     while (state_.epoch < sched.epochs) {
@@ -798,8 +820,7 @@ Status Trainer::Run() {
         const double elapsed =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         seconds_per_window_ = elapsed / windows_done;
-        if ((config_.log_every > 0 && (i + 1) % config_.log_every == 0) ||
-            i + 1 == plans.size()) {
+        if ((config_.log_every > 0 && (i + 1) % config_.log_every == 0) || i + 1 == plans.size()) {
           Progress p;
           p.stage = stage;
           p.epoch = epoch;

@@ -8,19 +8,18 @@
 //
 // DATA is a Jester-layout folder (with --split), a `file;label` CSV index of
 // video files, or a synthetic set: "synth:seed=9001,clips-per-class=8".
+#include <torch/torch.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <map>
-#include <sstream>
-
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
+#include <sstream>
 
 #include "billnet/cost.h"
 #include "billnet/model.h"
@@ -62,12 +61,18 @@ StatusOr<bt::DataSource> ParseData(const std::string& spec, const std::string& s
         return billnet::InvalidArgument("--data '" + spec + "': '" + item + "' is not key=value");
       const std::string key = item.substr(0, eq), value = item.substr(eq + 1);
       try {
-        if (key == "seed") d.synth.seed = std::stoull(value);
-        else if (key == "clips-per-class") d.synth.clips_per_class = std::stoi(value);
-        else if (key == "streams") d.synth.streams = std::stoi(value);
-        else if (key == "width") d.synth.source_width = std::stoi(value);
-        else if (key == "height") d.synth.source_height = std::stoi(value);
-        else if (key == "fps") d.synth.source_fps = std::stod(value);
+        if (key == "seed")
+          d.synth.seed = std::stoull(value);
+        else if (key == "clips-per-class")
+          d.synth.clips_per_class = std::stoi(value);
+        else if (key == "streams")
+          d.synth.streams = std::stoi(value);
+        else if (key == "width")
+          d.synth.source_width = std::stoi(value);
+        else if (key == "height")
+          d.synth.source_height = std::stoi(value);
+        else if (key == "fps")
+          d.synth.source_fps = std::stod(value);
         else
           return billnet::InvalidArgument("--data '" + spec + "': unknown key '" + key + "'");
       } catch (const std::exception&) {
@@ -106,12 +111,13 @@ void PrintProgress(const bt::Progress& p) {
   char eta[32];
   const int t = int(p.eta_seconds);
   std::snprintf(eta, sizeof eta, "%dh%02dm%02ds", t / 3600, (t % 3600) / 60, t % 60);
-  std::printf("%sS%d epoch %d/%d [%s] step %lld/%lld loss %.4f acc %5.1f%% lr %.2g %.2f s/step "
-              "ETA %s%s",
-              tty ? "\r\033[K" : "", p.stage, p.epoch + 1, p.epochs,
-              Bar(double(p.step) / std::max<int64_t>(p.steps, 1), 20).c_str(),
-              (long long)p.step, (long long)p.steps, p.loss, 100 * p.accuracy, p.learning_rate,
-              p.seconds_per_step, eta, tty ? "" : "\n");
+  std::printf(
+      "%sS%d epoch %d/%d [%s] step %lld/%lld loss %.4f acc %5.1f%% lr %.2g %.2f s/step "
+      "ETA %s%s",
+      tty ? "\r\033[K" : "", p.stage, p.epoch + 1, p.epochs,
+      Bar(double(p.step) / std::max<int64_t>(p.steps, 1), 20).c_str(), (long long)p.step,
+      (long long)p.steps, p.loss, 100 * p.accuracy, p.learning_rate, p.seconds_per_step, eta,
+      tty ? "" : "\n");
   std::fflush(stdout);
 }
 
@@ -143,8 +149,7 @@ int CmdTrain(const std::string& config_path, const json& overrides, bool dry) {
     return 130;
   }
   if (!s.ok()) return Fail(s);
-  std::printf("done: %s/%s/%s\n", config.repo.c_str(), config.name.c_str(),
-              config.version.c_str());
+  std::printf("done: %s/%s/%s\n", config.repo.c_str(), config.name.c_str(), config.version.c_str());
   return 0;
 }
 
@@ -160,8 +165,8 @@ StatusOr<std::vector<bt::Clip>> LoadData(const std::string& spec, const std::str
   return labelled;
 }
 
-int CmdEval(const std::string& dir, const std::string& data, const std::string& split,
-            bool as_json, bool confusion, int threads) {
+int CmdEval(const std::string& dir, const std::string& data, const std::string& split, bool as_json,
+            bool confusion, int threads) {
   json out = {{"model_dir", dir}, {"data", data}, {"stages", json::object()}};
   std::vector<std::shared_ptr<const billnet::Model>> models;
   for (int s = 1; s <= 5; ++s) {
@@ -176,8 +181,8 @@ int CmdEval(const std::string& dir, const std::string& data, const std::string& 
   auto clips = LoadData(data, split, models.front()->info());
   if (!clips.ok()) return Fail(clips.status());
   if (!as_json)
-    std::printf("%-6s %12s %10s %8s %8s   (%zu clips)\n", "stage", "weights Mb", "GBOPs",
-                "top-1", "top-5", clips->size());
+    std::printf("%-6s %12s %10s %8s %8s   (%zu clips)\n", "stage", "weights Mb", "GBOPs", "top-1",
+                "top-5", clips->size());
   for (const auto& m : models) {
     const billnet::ModelInfo& info = m->info();
     auto r = bt::EvaluateEngine(m, *clips, threads);
@@ -236,12 +241,12 @@ int CmdVerify(const std::string& file, const std::string& data, const std::strin
                      .dump(2)
               << "\n";
   } else {
-    std::printf("%s (S%d): %d windows, %d identical, %d near a threshold (%d of them differ), "
-                "%d violations, max relative difference %.3g -> %s\n",
-                file.c_str(), stage, rep->windows, rep->identical_windows,
-                rep->near_threshold_windows, rep->near_threshold_mismatches, rep->violations,
-                rep->max_relative_difference,
-                rep->ok() ? "EXACT" : "MISMATCH");
+    std::printf(
+        "%s (S%d): %d windows, %d identical, %d near a threshold (%d of them differ), "
+        "%d violations, max relative difference %.3g -> %s\n",
+        file.c_str(), stage, rep->windows, rep->identical_windows, rep->near_threshold_windows,
+        rep->near_threshold_mismatches, rep->violations, rep->max_relative_difference,
+        rep->ok() ? "EXACT" : "MISMATCH");
     for (const std::string& msg : rep->messages) std::printf("  %s\n", msg.c_str());
   }
   return rep->ok() ? 0 : 2;
@@ -290,8 +295,7 @@ int main(int argc, char** argv) {
   std::string model_file;
   auto* verify = app.add_subcommand("verify", "engine == trainer on a model file (DESIGN 2.6)");
   verify->add_option("model", model_file, "stage file")->required();
-  verify->add_option("--data", data, "Jester folder or synth:seed=S,clips-per-class=N")
-      ->required();
+  verify->add_option("--data", data, "Jester folder or synth:seed=S,clips-per-class=N")->required();
   verify->add_option("--split", split, "Jester split (validation)");
   verify->add_flag("--json", as_json, "JSON output");
   verify->add_option("--threads", eval_threads, "engine sessions in parallel");

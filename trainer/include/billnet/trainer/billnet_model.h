@@ -8,10 +8,10 @@
 #ifndef BILLNET_TRAINER_BILLNET_MODEL_H_
 #define BILLNET_TRAINER_BILLNET_MODEL_H_
 
+#include <torch/torch.h>
+
 #include <map>
 #include <string>
-
-#include <torch/torch.h>
 
 #include "billnet/model.h"
 #include "billnet/topology.h"
@@ -36,8 +36,7 @@ class BillnetModelImpl : public torch::nn::Module {
   // state from the previous window, or undefined for a zero state. The
   // returned logits are the stage's float scores; in S5 they are the engine's
   // integer scores times DenseWeightScale (1/sqrt(U)).
-  ForwardResult forward(const torch::Tensor& video, torch::Tensor h = {},
-                        torch::Tensor c = {});
+  ForwardResult forward(const torch::Tensor& video, torch::Tensor h = {}, torch::Tensor c = {});
 
   torch::nn::Conv3d& conv(const std::string& name) { return convs_.at(name); }
   torch::nn::BatchNorm3d& norm(const std::string& name) { return norms_.at(name); }

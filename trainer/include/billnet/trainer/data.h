@@ -21,8 +21,7 @@ namespace billnet::trainer {
 // Centre-crops an rgb24 frame to the aspect ratio of `out_w` x `out_h` and
 // area-averages it to that size (each output pixel is the coverage-weighted
 // mean of the source pixels under it, rounded to nearest).
-void CropAndAreaScale(const uint8_t* src, int src_w, int src_h, uint8_t* dst, int out_w,
-                      int out_h);
+void CropAndAreaScale(const uint8_t* src, int src_w, int src_h, uint8_t* dst, int out_w, int out_h);
 
 // The resampling rule shared with the server (media/resampler.h): for ticks
 // t0 + k / fps (t0 = timestamps[0]) up to the last timestamp, the index of the
@@ -65,8 +64,8 @@ std::vector<Clip> MakeSynthData(const SynthDataSpec& spec, const ClipGeometry& g
 // One window of `frames` frames cut from a clip: frames past the clip's end
 // repeat its last frame (the server's tail padding).
 struct Window {
-  std::vector<uint8_t> rgb;   // frames x H x W x 3
-  int real_frames = 0;        // frames taken from the clip before padding
+  std::vector<uint8_t> rgb;      // frames x H x W x 3
+  int real_frames = 0;           // frames taken from the clip before padding
   std::vector<int> step_labels;  // per output step
 };
 

@@ -48,8 +48,8 @@ struct VerifyOptions {
 struct VerifyReport {
   Stage stage = Stage::kS5;
   int windows = 0;
-  int identical_windows = 0;       // scores equal bit for bit
-  int near_threshold_windows = 0;  // S1/S2: a TGAP decision within tolerance of its threshold
+  int identical_windows = 0;          // scores equal bit for bit
+  int near_threshold_windows = 0;     // S1/S2: a TGAP decision within tolerance of its threshold
   int near_threshold_mismatches = 0;  // of those, how many differ (not violations)
   int violations = 0;
   double max_relative_difference = 0;  // over windows that must agree

@@ -21,10 +21,9 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "billnet/model.h"
 #include "billnet/status.h"
@@ -51,9 +50,9 @@ struct DataSource {
   // clips is memorized long before the motion is learned (docs/trainer.md).
   bool fresh_each_epoch = false;
   std::string kind = "synth";
-  std::string dir;             // jester: dataset folder; videos: index CSV
+  std::string dir;              // jester: dataset folder; videos: index CSV
   std::string split = "train";  // jester: split name
-  int max_clips = 0;           // 0: all
+  int max_clips = 0;            // 0: all
 };
 
 struct TrainConfig {
@@ -73,11 +72,11 @@ struct TrainConfig {
   double pad_fraction = 0.1;     // share of clip windows end-padded at random
   int hold_frames = 3;           // stream step labels: hold a gesture this long
   uint64_t seed = 42;
-  int threads = 0;               // torch intra-op threads; 0: hardware
-  std::string device = "auto";   // "auto" (CUDA when libtorch sees one), "cpu", "cuda"
-  int max_steps_per_epoch = 0;   // 0: whole epochs (tests cap it)
-  int log_every = 10;            // steps between progress lines
-  bool write_curves = true;      // Fig. 4 PNG beside the metrics
+  int threads = 0;              // torch intra-op threads; 0: hardware
+  std::string device = "auto";  // "auto" (CUDA when libtorch sees one), "cpu", "cuda"
+  int max_steps_per_epoch = 0;  // 0: whole epochs (tests cap it)
+  int log_every = 10;           // steps between progress lines
+  bool write_curves = true;     // Fig. 4 PNG beside the metrics
 
   // Paper learning rates; epochs of DESIGN.md 2.7.
   static TrainConfig Default();
@@ -91,8 +90,8 @@ Status LoadTrainConfig(const std::string& path, TrainConfig* out);
 
 struct Progress {
   int stage = 1;
-  int epoch = 0, epochs = 0;  // epoch is 0-based
-  int64_t step = 0, steps = 0;  // within the epoch
+  int epoch = 0, epochs = 0;      // epoch is 0-based
+  int64_t step = 0, steps = 0;    // within the epoch
   double loss = 0, accuracy = 0;  // running means over the epoch
   double learning_rate = 0;
   double seconds_per_step = 0;

@@ -1,0 +1,119 @@
+#include "core/inference.h"
+
+#include <algorithm>
+
+namespace billnet::server {
+
+namespace {
+
+class EngineBackend : public InferenceBackend {
+ public:
+  void RunBatch(Session* const* sessions, const uint8_t* const* windows, size_t count,
+                Response* responses, Status* statuses) override {
+    std::vector<std::vector<uint8_t>> saved;
+    if (count > 1) {
+      saved.reserve(count);
+      for (size_t i = 0; i < count; ++i) saved.push_back(sessions[i]->ExportState());
+    }
+    Status s = billnet::RunBatch(sessions, windows, count, responses);
+    if (s.ok()) {
+      for (size_t i = 0; i < count; ++i) statuses[i] = Status::Ok();
+      return;
+    }
+    if (count == 1) {
+      statuses[0] = s;
+      return;
+    }
+    for (size_t i = 0; i < count; ++i) {
+      Status r = sessions[i]->ImportState(saved[i].data(), saved[i].size());
+      if (r.ok()) r = billnet::RunBatch(&sessions[i], &windows[i], 1, &responses[i]);
+      statuses[i] = r;
+    }
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<InferenceBackend> MakeEngineBackend() { return std::make_unique<EngineBackend>(); }
+
+InferencePool::InferencePool(InferencePoolOptions options,
+                             std::unique_ptr<InferenceBackend> backend)
+    : options_(options), backend_(std::move(backend)) {
+  options_.threads = std::max(1, options_.threads);
+  options_.max_batch = std::max(1, options_.max_batch);
+  for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { Worker(); });
+}
+
+InferencePool::~InferencePool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void InferencePool::Submit(InferenceJob job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+}
+
+size_t InferencePool::queued() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.size();
+}
+
+void InferencePool::Worker() {
+  std::vector<InferenceJob> batch;
+  std::vector<Session*> sessions;
+  std::vector<const uint8_t*> windows;
+  std::vector<Response> responses;
+  std::vector<Status> statuses;
+  for (;;) {
+    batch.clear();
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, nothing left
+      const auto take = [&] {
+        while (!queue_.empty() && int(batch.size()) < options_.max_batch) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      };
+      take();
+      // Wait a little for more windows to batch with, unless stopping.
+      if (int(batch.size()) < options_.max_batch && options_.batch_wait.count() > 0 && !stop_) {
+        const auto deadline = Clock::now() + options_.batch_wait;
+        while (int(batch.size()) < options_.max_batch && !stop_) {
+          if (!cv_.wait_until(lock, deadline, [this] { return stop_ || !queue_.empty(); })) break;
+          take();
+        }
+      }
+      // Leave work for the other threads: wake one if jobs remain.
+      if (!queue_.empty()) cv_.notify_one();
+    }
+    const size_t n = batch.size();
+    sessions.resize(n);
+    windows.resize(n);
+    responses.assign(n, Response{});
+    statuses.assign(n, Status::Ok());
+    for (size_t i = 0; i < n; ++i) {
+      sessions[i] = batch[i].session;
+      windows[i] = batch[i].window;
+    }
+    InferenceTimes times;
+    times.batch_size = int(n);
+    times.start = Clock::now();
+    backend_->RunBatch(sessions.data(), windows.data(), n, responses.data(), statuses.data());
+    times.end = Clock::now();
+    for (size_t i = 0; i < n; ++i) {
+      if (batch[i].done) batch[i].done(std::move(statuses[i]), std::move(responses[i]), times);
+    }
+  }
+}
+
+}  // namespace billnet::server

@@ -1,0 +1,89 @@
+// The shared inference worker pool (DESIGN.md sections 3 and 3.1): a bounded
+// set of std::threads that run windows of many streams through the engine,
+// batching the windows that are ready together (up to max_batch, waiting at
+// most batch_wait for more once one is there).
+//
+// The engine is reached through InferenceBackend, so tests can inject a
+// failing one (STYLE.md). Each stream has at most one window in the pool at a
+// time (its LSTM state runs in order), so the sessions of a batch are distinct.
+//
+// Thread-safety: Submit may be called from any thread; `done` callbacks run on
+// pool threads, one job at a time per job.
+#ifndef BILLNET_SERVER_CORE_INFERENCE_H_
+#define BILLNET_SERVER_CORE_INFERENCE_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "billnet/session.h"
+#include "billnet/status.h"
+
+namespace billnet::server {
+
+using Clock = std::chrono::steady_clock;
+
+class InferenceBackend {
+ public:
+  virtual ~InferenceBackend() = default;
+  // Runs windows[i] on sessions[i] (distinct) for i < count, writing
+  // responses[i] and statuses[i]. A success must equal Session::Run; a failed
+  // entry leaves its session's state unchanged.
+  virtual void RunBatch(Session* const* sessions, const uint8_t* const* windows, size_t count,
+                        Response* responses, Status* statuses) = 0;
+};
+
+// The engine (billnet::RunBatch); if a batch fails, its sessions' states are
+// restored and each window runs alone, so only the bad entry fails.
+std::unique_ptr<InferenceBackend> MakeEngineBackend();
+
+struct InferenceTimes {
+  Clock::time_point start, end;  // of the batch's engine run
+  int batch_size = 0;
+};
+
+struct InferenceJob {
+  Session* session = nullptr;
+  const uint8_t* window = nullptr;  // Model::window_bytes() bytes, alive until `done`
+  std::function<void(Status, Response, const InferenceTimes&)> done;
+};
+
+struct InferencePoolOptions {
+  int threads = 2;
+  int max_batch = 8;
+  std::chrono::microseconds batch_wait{2000};
+};
+
+class InferencePool {
+ public:
+  InferencePool(InferencePoolOptions options, std::unique_ptr<InferenceBackend> backend);
+  // Runs every job still queued, then joins the threads.
+  ~InferencePool();
+  InferencePool(const InferencePool&) = delete;
+  InferencePool& operator=(const InferencePool&) = delete;
+
+  void Submit(InferenceJob job);
+  size_t queued() const;
+  const InferencePoolOptions& options() const { return options_; }
+
+ private:
+  void Worker();
+
+  InferencePoolOptions options_;
+  std::unique_ptr<InferenceBackend> backend_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<InferenceJob> queue_;
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace billnet::server
+
+#endif  // BILLNET_SERVER_CORE_INFERENCE_H_

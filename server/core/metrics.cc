@@ -1,0 +1,171 @@
+#include "core/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include "billnet/session.h"
+#include "billnet/topology.h"
+
+namespace billnet::server {
+
+const char* RefuseReasonName(RefuseReason reason) {
+  switch (reason) {
+    case RefuseReason::kLimit:
+      return "limit";
+    case RefuseReason::kDraining:
+      return "draining";
+    case RefuseReason::kUnknownModel:
+      return "unknown_model";
+    case RefuseReason::kBadRequest:
+      return "bad_request";
+  }
+  return "unknown";
+}
+
+const std::vector<double>& Metrics::LatencyBuckets() {
+  static const std::vector<double> kBuckets = {0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01,
+                                               0.02,    0.035,  0.05,  0.075, 0.1,   0.2,
+                                               0.5,     1,      2.5,   5};
+  return kBuckets;
+}
+
+Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  using prometheus::BuildCounter;
+  using prometheus::BuildGauge;
+  using prometheus::BuildHistogram;
+  auto& r = *registry_;
+  active_streams_ = &BuildGauge()
+                         .Name("billnet_active_streams")
+                         .Help("Streams being served, by the model they run on")
+                         .Register(r);
+  windows_ =
+      &BuildCounter().Name("billnet_windows_total").Help("Window results produced").Register(r);
+  frames_ =
+      &BuildCounter().Name("billnet_frames_total").Help("Source video frames decoded").Register(r);
+  decode_errors_ = &BuildCounter()
+                        .Name("billnet_decode_errors_total")
+                        .Help("Streams and clips ended by input the decoder rejected")
+                        .Register(r);
+  dropped_ = &BuildCounter()
+                  .Name("billnet_dropped_windows_total")
+                  .Help("Live-stream windows dropped under overload (gaps in sequence numbers)")
+                  .Register(r);
+  refused_ = &BuildCounter()
+                  .Name("billnet_refused_streams_total")
+                  .Help("Streams and calls refused before they started, by reason")
+                  .Register(r);
+  latency_ = &BuildHistogram()
+                  .Name("billnet_window_latency_seconds")
+                  .Help(
+                      "Latency by phase: decode (per source frame), queue, inference, total "
+                      "(decoder output of a window's last frame to its response being sent)")
+                  .Register(r);
+  loads_ = &BuildCounter()
+                .Name("billnet_model_loads_total")
+                .Help("Model files loaded and validated")
+                .Register(r);
+  load_failures_ = &BuildCounter()
+                        .Name("billnet_model_load_failures_total")
+                        .Help("Model loads that failed (the active model stayed)")
+                        .Register(r);
+  swaps_ = &BuildCounter()
+                .Name("billnet_model_swaps_total")
+                .Help("Activations of a model (hot swaps), by the model activated")
+                .Register(r);
+  model_info_ =
+      &BuildGauge().Name("billnet_model_info").Help("1 for every loaded model").Register(r);
+  model_active_ = &BuildGauge()
+                       .Name("billnet_model_active")
+                       .Help("1 for the active model of each name, 0 for other known ones")
+                       .Register(r);
+  kernel_variant_ = &BuildGauge()
+                         .Name("billnet_kernel_variant_info")
+                         .Help("The engine's kernel variant")
+                         .Register(r);
+  kernel_variant_->Add({{"variant", KernelVariant()}}).Set(1);
+  for (RefuseReason reason : {RefuseReason::kLimit, RefuseReason::kDraining,
+                              RefuseReason::kUnknownModel, RefuseReason::kBadRequest})
+    refused_by_reason_[reason] = &refused_->Add({{"reason", RefuseReasonName(reason)}});
+}
+
+Metrics::~Metrics() = default;
+
+ModelSeries* Metrics::Series(const std::string& model, uint32_t version, int stage) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto key = std::make_tuple(model, version, stage);
+  auto it = series_.find(key);
+  if (it != series_.end()) return it->second.get();
+  auto s = std::make_unique<ModelSeries>();
+  s->model = model;
+  s->version = std::to_string(version);
+  s->stage = StageName(Stage(stage));
+  const prometheus::Labels l = {{"model", s->model}, {"version", s->version}, {"stage", s->stage}};
+  s->active_streams = &active_streams_->Add(l);
+  s->windows = &windows_->Add(l);
+  s->frames = &frames_->Add(l);
+  s->decode_errors = &decode_errors_->Add(l);
+  s->dropped_windows = &dropped_->Add(l);
+  s->loads = &loads_->Add(l);
+  s->load_failures = &load_failures_->Add(l);
+  s->swaps = &swaps_->Add(l);
+  const auto phase = [&](const char* p) {
+    prometheus::Labels pl = l;
+    pl["phase"] = p;
+    return &latency_->Add(pl, LatencyBuckets());
+  };
+  s->decode = phase("decode");
+  s->queue = phase("queue");
+  s->inference = phase("inference");
+  s->total = phase("total");
+  model_active_->Add(l).Set(0);
+  ModelSeries* out = s.get();
+  series_.emplace(key, std::move(s));
+  return out;
+}
+
+void Metrics::Refused(RefuseReason reason) { refused_by_reason_.at(reason)->Increment(); }
+
+void Metrics::SetModelInfo(const std::string& model, uint32_t version, int stage,
+                           const std::string& checksum, bool loaded) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto key = std::make_tuple(model, version, stage);
+  auto it = info_.find(key);
+  if (it != info_.end()) {
+    model_info_->Remove(it->second);
+    info_.erase(it);
+  }
+  if (!loaded) return;
+  auto& g = model_info_->Add({{"model", model},
+                              {"version", std::to_string(version)},
+                              {"stage", StageName(Stage(stage))},
+                              {"checksum", checksum}});
+  g.Set(1);
+  info_[key] = &g;
+}
+
+void Metrics::SetActive(const std::string& model, uint32_t version, int stage, bool active) {
+  model_active_
+      ->Add({{"model", model},
+             {"version", std::to_string(version)},
+             {"stage", StageName(Stage(stage))}})
+      .Set(active ? 1 : 0);
+}
+
+std::string Metrics::Serialize() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+void Metrics::Inc(prometheus::Counter* c, double v) {
+  if (c) c->Increment(v);
+}
+void Metrics::Add(prometheus::Gauge* g, double v) {
+  if (g) g->Increment(v);
+}
+void Metrics::Observe(prometheus::Histogram* h, double v) {
+  if (h) h->Observe(v);
+}
+
+}  // namespace billnet::server

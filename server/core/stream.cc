@@ -1,0 +1,421 @@
+#include "core/stream.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "billnet/media/pipeline.h"
+#include "core/metrics.h"
+
+namespace billnet::server {
+
+namespace {
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+bool SameInput(const Model& a, const Model& b) {
+  const TopologyConfig& x = a.info().topology;
+  const TopologyConfig& y = b.info().topology;
+  return x.frames == y.frames && x.height == y.height && x.width == y.width &&
+         x.classes == y.classes && a.info().frame_rate == b.info().frame_rate;
+}
+
+}  // namespace
+
+double MarkSent(const WindowOutput& w) {
+  const double total = Seconds(Clock::now() - w.ready);
+  if (w.model && w.model->series) Metrics::Observe(w.model->series->total, total);
+  return total;
+}
+
+Stream::Stream(const StreamDeps& deps, StreamConfig config, ModelHandle model, bool pinned,
+               StreamObserver* observer, std::unique_ptr<media::ByteSource> source)
+    : deps_(deps),
+      config_(std::move(config)),
+      pinned_(pinned),
+      observer_(observer),
+      own_source_(std::move(source)),
+      model_(std::move(model)) {
+  if (own_source_) {
+    source_ = own_source_.get();
+  } else {
+    queue_ = std::make_unique<ChunkQueue>(deps_.limits.max_queued_bytes, deps_.limits.idle_timeout);
+    source_ = queue_.get();
+  }
+  session_ = std::make_unique<Session>(model_->model);
+  seen_generation_ = deps_.repository ? deps_.repository->generation() : 0;
+  series_ = model_->series;
+  MakeDetector();
+}
+
+Stream::~Stream() = default;
+
+void Stream::MakeDetector() {
+  const Model& m = *model_->model;
+  const TopologyPlan& plan = m.plan();
+  const double step_s = double(plan.config.frames) / std::max(1, plan.steps) / m.info().frame_rate;
+  detector_.emplace(config_.events, m.info().labels, step_s);
+}
+
+// ---- Start and input -------------------------------------------------------
+
+StartInfo Stream::Start(std::function<void()> on_finished) {
+  on_finished_ = std::move(on_finished);
+  StartInfo info;
+  info.model = model_;
+  const ModelKey& key = model_->key;
+  if (!config_.state_token.empty()) {
+    std::string reason;
+    auto token = deps_.tokens->Decode(config_.state_token);
+    if (!token.ok()) {
+      reason = token.status().message();
+    } else if (token->model_name != key.name || token->version != key.version ||
+               token->stage != int(key.stage)) {
+      reason = "state token is for model " + token->model_name + "/" +
+               std::to_string(token->version) + "/s" + std::to_string(token->stage) +
+               ", this stream runs " + key.ToString();
+    } else if (token->stream_id != config_.stream_id) {
+      reason =
+          "state token is for stream '" + token->stream_id + "', not '" + config_.stream_id + "'";
+    } else {
+      media::Resampler check(model_->model->info().frame_rate);
+      Status s = session_->ImportState(token->engine_state.data(), token->engine_state.size());
+      if (s.ok()) s = check.Restore(token->phase);
+      if (!s.ok()) {
+        session_->Reset();
+        reason = "state token does not fit the model: " + s.message();
+      }
+    }
+    if (reason.empty()) {
+      resume_ = *token;
+      next_output_sequence_ = token->next_sequence;
+      info.resumed = true;
+      info.next_sequence = token->next_sequence;
+      spdlog::info("stream resumed stream_id={} model={} next_sequence={} covered_ts={}",
+                   config_.stream_id, key.ToString(), token->next_sequence, token->last_covered_ts);
+    } else {
+      reset_next_ = true;
+      reset_reason_ = "fresh start: " + reason;
+      info.reset_reason = reset_reason_;
+      spdlog::info("stream token refused stream_id={} reason=\"{}\"", config_.stream_id, reason);
+    }
+  }
+  Metrics::Add(model_->series ? model_->series->active_streams : nullptr, 1);
+  std::thread([self = shared_from_this()] { self->DecodeLoop(); }).detach();
+  return info;
+}
+
+bool Stream::PushChunk(std::string chunk) {
+  if (!queue_) return true;
+  return queue_->Push(std::move(chunk));
+}
+
+bool Stream::PushChunkBlocking(std::string chunk) {
+  if (!queue_) return false;
+  return queue_->PushBlocking(std::move(chunk));
+}
+
+void Stream::CloseInput() {
+  if (queue_) queue_->Close();
+}
+
+void Stream::Cancel(ServeStatus status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  StopLocked(std::move(status));
+  pending_.clear();
+}
+
+void Stream::Drain() {
+  if (config_.mode != StreamMode::kLive) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopped_) return;
+  // Windows already decoded still run; nothing more is read or padded.
+  stopped_ = true;
+  stop_status_ = ServeStatus(Code::kUnavailable,
+                             "server is draining: resume on another replica with the last "
+                             "state token");
+  if (queue_) queue_->Abort(Cancelled("server draining"));
+  cv_.notify_all();
+}
+
+void Stream::StopLocked(ServeStatus status) {
+  if (!stopped_ || stop_status_.ok()) {
+    stopped_ = true;
+    stop_status_ = std::move(status);
+  }
+  if (queue_) queue_->Abort(Cancelled(stop_status_.message));
+  cv_.notify_all();
+}
+
+// ---- Decode thread: bytes -> frames -> model frames -> windows -------------
+
+void Stream::DecodeLoop() {
+  const Model& m = *model_->model;
+  const TopologyConfig& topo = m.info().topology;
+  media::DecoderOptions options;
+  options.format_hint = config_.format_hint;
+  options.format_options = config_.demuxer_options;
+  options.max_pixels = deps_.limits.max_frame_pixels;
+  options.probesize = deps_.limits.probesize;
+  options.analyzeduration_us = deps_.limits.analyzeduration_us;
+  options.threads = 1;
+  const std::string name =
+      config_.stream_id.empty() ? "stream" : "stream '" + config_.stream_id + "'";
+
+  Status input_error;
+  bool clean_end = false;
+  int64_t source_frames = 0, model_frames = 0, dropped_frames = 0;
+  auto decoder = deps_.decoders->Open(source_, options, name);
+  if (!decoder.ok()) {
+    input_error = decoder.status();
+  } else {
+    media::ModelFrameStream frames({topo.height, topo.width, m.info().frame_rate});
+    media::Windower windower(topo.frames, topo.height, topo.width,
+                             resume_ ? resume_->next_sequence : 0);
+    if (resume_) input_error = frames.Restore(resume_->phase);
+    media::ResamplerPhase last_phase = resume_ ? resume_->phase : media::ResamplerPhase{};
+    double decode_acc = 0;
+    const media::ModelFrameStream::Emit emit = [&](const media::ModelFrame& f) -> Status {
+      last_phase.started = true;
+      last_phase.t0 = frames.phase().t0;
+      last_phase.next_tick = f.tick + 1;
+      last_phase.last_taken_ts = f.source_timestamp;
+      if (auto w = windower.Add(f.rgb, f.source_timestamp)) {
+        HandleWindow(std::move(*w), last_phase, decode_acc);
+        decode_acc = 0;
+      }
+      return Status::Ok();
+    };
+    while (input_error.ok()) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopped_) break;
+      }
+      const auto blocked0 = queue_ ? queue_->blocked() : std::chrono::nanoseconds(0);
+      const auto t0 = Clock::now();
+      media::DecodedFrame frame;
+      auto got = (*decoder)->Next(&frame);
+      const auto blocked = (queue_ ? queue_->blocked() : std::chrono::nanoseconds(0)) - blocked0;
+      const double next_s = std::max(0.0, Seconds(Clock::now() - t0 - blocked));
+      if (!got.ok()) {
+        input_error = got.status();
+        break;
+      }
+      if (!*got) {
+        clean_end = true;
+        break;
+      }
+      ++source_frames;
+      decode_acc += next_s;
+      const auto t1 = Clock::now();
+      input_error = frames.Push(std::move(frame), emit);
+      const double push_s = Seconds(Clock::now() - t1);
+      ModelSeries* series = series_.load(std::memory_order_acquire);
+      if (series) {
+        Metrics::Inc(series->frames);
+        Metrics::Observe(series->decode, next_s + push_s);
+      }
+      decode_acc += push_s;
+    }
+    if (clean_end && input_error.ok()) {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!stopped_) {
+        lock.unlock();
+        input_error = frames.Flush(emit);
+        if (auto w = windower.Finish(); w && input_error.ok())
+          HandleWindow(std::move(*w), last_phase, decode_acc);
+      }
+    }
+    model_frames = frames.frames_out();
+    dropped_frames = frames.frames_dropped();
+  }
+  decoder = Status(Internal("closed"));  // release FFmpeg before waiting
+
+  // Wait for the windows in the pool.
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return !in_flight_ && pending_.empty(); });
+  ServeStatus end;
+  if (stopped_) {
+    end = stop_status_;
+  } else if (!input_error.ok()) {
+    if (queue_ && queue_->idle_expired()) {
+      end =
+          ServeStatus(Code::kDeadlineExceeded,
+                      "stream idle: nothing received for " +
+                          std::to_string(deps_.limits.idle_timeout.count()) + " ms (idle timeout)");
+    } else {
+      end = FromEngine(input_error, "decoding " + name);
+      ModelSeries* series = series_.load();
+      if (series) Metrics::Inc(series->decode_errors);
+    }
+  }
+  summary_.source_frames = source_frames;
+  summary_.model_frames = model_frames;
+  summary_.dropped_frames = dropped_frames;
+  summary_.bytes_received = queue_ ? queue_->bytes_received() : own_source_->size();
+  const StreamSummary summary = summary_;
+  std::vector<GestureEvent> final_events;
+  if (end.code != Code::kCancelled) detector_->Finish(&final_events);
+  ModelSeries* series = series_.load();
+  lock.unlock();
+
+  if (series) Metrics::Add(series->active_streams, -1);
+  if (end.ok()) {
+    spdlog::debug("stream ended stream_id={} windows={} frames={}", config_.stream_id,
+                  summary.windows, summary.source_frames);
+  } else {
+    spdlog::info("stream ended stream_id={} status={} message=\"{}\" windows={}", config_.stream_id,
+                 CodeName(end.code), end.message, summary.windows);
+  }
+  observer_->OnEnd(end, summary, std::move(final_events));
+  if (on_finished_) on_finished_();
+}
+
+// ---- Windows -> the pool ---------------------------------------------------
+
+void Stream::HandleWindow(media::Window window, const media::ResamplerPhase& phase,
+                          double decode_s) {
+  PendingWindow pw{std::move(window), phase, Clock::now(), decode_s};
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stopped_) return;
+  if (config_.mode == StreamMode::kLive) {
+    while (int(pending_.size()) >= std::max(1, deps_.limits.max_pending_windows_live)) {
+      pending_.pop_front();
+      ++summary_.dropped_windows;
+      ModelSeries* series = series_.load();
+      if (series) Metrics::Inc(series->dropped_windows);
+    }
+  } else {
+    cv_.wait(lock, [&] {
+      return stopped_ || int(pending_.size()) < std::max(1, deps_.limits.max_pending_windows_file);
+    });
+    if (stopped_) return;
+  }
+  pending_.push_back(std::move(pw));
+  if (!in_flight_) SubmitNextLocked();
+}
+
+void Stream::MaybeSwapModelLocked() {
+  if (pinned_ || !deps_.repository) return;
+  const uint64_t g = deps_.repository->generation();
+  if (g == seen_generation_) return;
+  seen_generation_ = g;
+  ModelHandle active = deps_.repository->Active(model_->key.name);
+  if (!active || active == model_) return;
+  if (!SameInput(*active->model, *model_->model)) {
+    spdlog::warn(
+        "stream stays on its model stream_id={} model={} new={} reason=\"input geometry, "
+        "frame rate or classes differ\"",
+        config_.stream_id, model_->key.ToString(), active->key.ToString());
+    return;
+  }
+  const std::string from = model_->key.ToString();
+  if (model_->series) Metrics::Add(model_->series->active_streams, -1);
+  if (active->series) Metrics::Add(active->series->active_streams, 1);
+  model_ = active;
+  series_.store(model_->series, std::memory_order_release);
+  session_ = std::make_unique<Session>(model_->model);
+  MakeDetector();
+  reset_next_ = true;
+  reset_reason_ = "model changed from " + from + " to " + model_->key.ToString() + " (hot swap)";
+  spdlog::info("stream switched model stream_id={} from={} to={}", config_.stream_id, from,
+               model_->key.ToString());
+}
+
+void Stream::SubmitNextLocked() {
+  auto pw = std::make_shared<PendingWindow>(std::move(pending_.front()));
+  pending_.pop_front();
+  MaybeSwapModelLocked();
+  const bool reset = reset_next_;
+  std::string reason = std::move(reset_reason_);
+  reset_next_ = false;
+  reset_reason_.clear();
+  in_flight_ = true;
+  InferenceJob job;
+  job.session = session_.get();
+  job.window = pw->window.rgb.data();
+  job.done = [self = shared_from_this(), pw, reset, reason = std::move(reason)](
+                 Status s, Response r, const InferenceTimes& t) mutable {
+    self->OnInferenceDone(pw, std::move(s), std::move(r), t, reset, std::move(reason));
+  };
+  deps_.pool->Submit(std::move(job));
+}
+
+// ---- Pool thread: results -> the observer ----------------------------------
+
+void Stream::OnInferenceDone(const std::shared_ptr<PendingWindow>& pw, Status status,
+                             Response response, const InferenceTimes& times, bool reset,
+                             std::string reset_reason) {
+  {
+    // A cancelled stream (client gone, protocol error) sends nothing more.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_ && stop_status_.code == Code::kCancelled) {
+      in_flight_ = false;
+      pending_.clear();
+      cv_.notify_all();
+      return;
+    }
+  }
+  if (!status.ok()) {
+    spdlog::error("inference failed stream_id={} model={} error=\"{}\"", config_.stream_id,
+                  model_->key.ToString(), status.ToString());
+    std::lock_guard<std::mutex> lock(mu_);
+    StopLocked(FromEngine(status, "inference on " + model_->key.ToString()));
+    if (stop_status_.code == Code::kInvalidArgument) stop_status_.code = Code::kInternal;
+    pending_.clear();
+    in_flight_ = false;
+    cv_.notify_all();
+    return;
+  }
+  const media::Window& w = pw->window;
+  WindowOutput out;
+  out.sequence = w.sequence;
+  out.first_source_ts = w.first_source_ts;
+  out.last_source_ts = w.last_source_ts;
+  out.padded = w.padded;
+  out.real_frames = w.real_frames;
+  out.frames = w.frames;
+  out.state_reset = reset;
+  out.state_reset_reason = std::move(reset_reason);
+  out.model = model_;
+  out.timings.decode_s = pw->decode_s;
+  out.timings.queue_s = std::max(0.0, Seconds(times.start - pw->ready));
+  out.timings.inference_s = Seconds(times.end - times.start);
+  out.ready = pw->ready;
+
+  StateToken token;
+  token.model_name = model_->key.name;
+  token.version = model_->key.version;
+  token.stage = int(model_->key.stage);
+  token.stream_id = config_.stream_id;
+  token.next_sequence = w.sequence + 1;
+  token.engine_state = session_->ExportState();
+  token.phase = pw->phase;
+  token.last_covered_ts = w.last_source_ts;
+  out.state_token = deps_.tokens->Encode(token);
+
+  if (reset) detector_->Reset();
+  detector_->AddWindow(w.sequence, response, StepSpans(response.steps, w.frames, w.source_ts),
+                       &out.events);
+  out.response = std::move(response);
+  if (ModelSeries* s = model_->series) {
+    Metrics::Inc(s->windows);
+    Metrics::Observe(s->queue, out.timings.queue_s);
+    Metrics::Observe(s->inference, out.timings.inference_s);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    out.dropped_before = std::max<int64_t>(0, w.sequence - next_output_sequence_);
+    next_output_sequence_ = w.sequence + 1;
+    ++summary_.windows;
+    if (w.padded) ++summary_.padded_windows;
+  }
+  observer_->OnWindow(std::move(out));
+
+  std::lock_guard<std::mutex> lock(mu_);
+  in_flight_ = false;
+  if (!pending_.empty()) SubmitNextLocked();
+  cv_.notify_all();
+}
+
+}  // namespace billnet::server

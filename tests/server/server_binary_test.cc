@@ -1,0 +1,162 @@
+// billnet-server as a process: flags and config file, ready file, /metrics,
+// a stream, SIGTERM -> drain -> exit 0; bad configurations exit non-zero.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "app/config.h"
+#include "grpc_test_util.h"
+
+extern char** environ;
+
+namespace billnet::server {
+namespace {
+
+using testing::TempDir;
+
+struct Child {
+  pid_t pid = -1;
+  std::string out_path;
+};
+
+Child Spawn(const std::vector<std::string>& args, const std::string& out_path) {
+  std::vector<char*> argv;
+  std::vector<std::string> all = {BILLNET_SERVER_BIN};
+  all.insert(all.end(), args.begin(), args.end());
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  Child c;
+  c.out_path = out_path;
+  EXPECT_EQ(posix_spawn(&c.pid, argv[0], &fa, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  return c;
+}
+
+int WaitExit(pid_t pid, int timeout_s = 60) {
+  for (int i = 0; i < timeout_s * 100; ++i) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid)
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  return -1;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(ServerConfigTest, FileThenFlagsAndValidation) {
+  const std::string dir = TempDir("config");
+  std::ofstream(dir + "/c.json") << R"({"listen": "0.0.0.0:6000", "max_streams": 7,
+                                         "events_enter_threshold": 0.7, "log_level": "warn"})";
+  ServerConfig c;
+  std::string a0 = "billnet-server", a1 = "--config", a2 = dir + "/c.json", a3 = "--max-streams",
+              a4 = "9";
+  char* argv[] = {a0.data(), a1.data(), a2.data(), a3.data(), a4.data()};
+  EXPECT_EQ(ParseCommandLine(5, argv, &c), -1);
+  EXPECT_EQ(c.listen, "0.0.0.0:6000");
+  EXPECT_EQ(c.max_streams, 9);  // the flag wins
+  EXPECT_FLOAT_EQ(c.events.enter_threshold, 0.7f);
+  EXPECT_EQ(c.log_level, "warn");
+
+  std::ofstream(dir + "/bad.json") << R"({"listne": "x"})";
+  ServerConfig d;
+  Status s = LoadConfigFile(dir + "/bad.json", &d);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("unknown key 'listne'"), std::string::npos);
+  std::ofstream(dir + "/type.json") << R"({"max_streams": "many"})";
+  EXPECT_FALSE(LoadConfigFile(dir + "/type.json", &d).ok());
+  ServerConfig e;
+  e.default_stage = "s9";
+  EXPECT_FALSE(ValidateConfig(e).ok());
+  e = ServerConfig{};
+  e.events.exit_threshold = 0.9f;
+  EXPECT_FALSE(ValidateConfig(e).ok());
+  EXPECT_TRUE(ValidateConfig(ServerConfig{}).ok());
+}
+
+TEST(ServerBinaryTest, ServesStreamsAndMetricsThenDrainsOnSigterm) {
+  const std::string dir = TempDir("binary");
+  const std::string repo = dir + "/repo";
+  testing::WriteTinyVersion(repo, "tiny", 1, 1);
+  std::ofstream(dir + "/key") << "a shared replica key, 32 bytes!";
+  std::ofstream(dir + "/config.json") << R"({"poll_interval_ms": 100, "log_level": "debug"})";
+  Child c = Spawn({"--config", dir + "/config.json", "--listen", "127.0.0.1:0", "--metrics-listen",
+                   "127.0.0.1:0", "--model-repository", repo, "--token-key-file", dir + "/key",
+                   "--ready-file", dir + "/ready"},
+                  dir + "/out.log");
+  int grpc_port = 0, http_port = 0;
+  for (int i = 0; i < 3000 && grpc_port == 0; ++i) {
+    std::ifstream in(dir + "/ready");
+    if (!(in >> grpc_port >> http_port)) grpc_port = 0;
+    if (grpc_port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GT(grpc_port, 0) << ReadAll(c.out_path);
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(grpc_port),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = v1::GestureService::NewStub(channel);
+  v1::StreamConfig config;
+  config.set_mode(v1::STREAM_MODE_FILE);
+  const auto clip = testing::EncodeClip(media::VideoCodec::kMjpeg, "matroska", 40);
+  testing::ClientStream s = testing::StreamBytes(stub.get(), config, clip);
+  EXPECT_TRUE(s.status.ok()) << s.status.error_message();
+  EXPECT_EQ(s.windows().size(), 3u);
+  // A new version in the repository is picked up by polling.
+  testing::WriteTinyVersion(repo, "tiny", 2, 2);
+  std::string body;
+  for (int i = 0; i < 3000; ++i) {
+    ASSERT_EQ(testing::HttpGet(http_port, "/metrics", &body), 200);
+    if (body.find("billnet_model_active{model=\"tiny\",stage=\"s5\",version=\"2\"} 1") !=
+        std::string::npos)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_NE(body.find("billnet_windows_total{model=\"tiny\",stage=\"s5\",version=\"1\"} 3"),
+            std::string::npos)
+      << body;
+  EXPECT_NE(body.find("billnet_model_swaps_total{model=\"tiny\",stage=\"s5\",version=\"2\"} 1"),
+            std::string::npos);
+  kill(c.pid, SIGTERM);
+  EXPECT_EQ(WaitExit(c.pid), 0) << ReadAll(c.out_path);
+  const std::string log = ReadAll(c.out_path);
+  EXPECT_NE(log.find("token key from file"), std::string::npos) << log;
+  EXPECT_NE(log.find("SIGTERM: draining"), std::string::npos);
+  EXPECT_NE(log.find("stopped"), std::string::npos);
+}
+
+TEST(ServerBinaryTest, BadSetupsExitNonZeroWithAReason) {
+  const std::string dir = TempDir("binary_bad");
+  Child missing = Spawn(
+      {"--model-repository", dir + "/none", "--listen", "127.0.0.1:0", "--metrics-listen", ""},
+      dir + "/missing.log");
+  EXPECT_EQ(WaitExit(missing.pid), 1);
+  EXPECT_NE(ReadAll(missing.out_path).find("is not a directory"), std::string::npos);
+  Child flag = Spawn({"--max-streams", "0"}, dir + "/flag.log");
+  EXPECT_EQ(WaitExit(flag.pid), 2);
+  EXPECT_NE(ReadAll(flag.out_path).find("max_streams"), std::string::npos);
+  Child help = Spawn({"--help"}, dir + "/help.log");
+  EXPECT_EQ(WaitExit(help.pid), 0);
+  EXPECT_NE(ReadAll(help.out_path).find("--model-repository"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace billnet::server
