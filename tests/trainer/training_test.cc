@@ -335,12 +335,16 @@ TEST(Training, TinyModelOverfitsInS1AndEveryLaterStageTrainsAndVerifies) {
     EXPECT_TRUE(rep->ok()) << "S" << stage << ": "
                            << (rep->messages.empty() ? "" : rep->messages[0]);
     EXPECT_EQ(rep->windows, int(clips.size()));
-    if (stage == 5) EXPECT_EQ(rep->identical_windows, rep->windows);
+    if (stage == 5) {
+      EXPECT_EQ(rep->identical_windows, rep->windows);
+    }
     // The engine's accuracy on the exported file equals the trainer's.
     auto eval = EvaluateEngine(*m, clips, 2);
     ASSERT_TRUE(eval.ok()) << eval.status().ToString();
     EXPECT_EQ(eval->predicted.size(), clips.size());
-    if (stage <= 2) EXPECT_GE(eval->top1, 0.5) << "S" << stage;
+    if (stage <= 2) {
+      EXPECT_GE(eval->top1, 0.5) << "S" << stage;
+    }
   }
   fs::remove_all(dir);
 }
