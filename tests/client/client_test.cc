@@ -1,0 +1,295 @@
+// billnet-client against an in-process server on loopback: classify equals the
+// engine's ClassifyClip, the heat map is a PNG of the right size, stream gives
+// the windows the server's test helpers predict, clear errors.
+#include "billnet/client/client.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "billnet/viz/charts.h"
+#include "billnet/viz/png.h"
+#include "grpc_test_util.h"
+
+namespace billnet::client {
+namespace {
+
+using media::VideoCodec;
+using server::testing::EncodeClip;
+using server::testing::ExpectedWindows;
+using server::testing::GrpcHarness;
+using server::testing::TempDir;
+using server::testing::WriteTinyVersion;
+
+std::string Repo(const std::string& name) {
+  const std::string repo = TempDir(name);
+  WriteTinyVersion(repo, "tiny", 1, 1);
+  return repo;
+}
+
+std::string WriteClip(const std::string& dir, const std::string& name,
+                      const std::vector<uint8_t>& bytes) {
+  const std::string path = dir + "/" + name;
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  return path;
+}
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+Result Client(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  Result r;
+  r.code = RunClient(args, out, err);
+  r.out = out.str();
+  r.err = err.str();
+  return r;
+}
+
+std::vector<nlohmann::json> JsonLines(const std::string& text) {
+  std::vector<nlohmann::json> lines;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+TEST(ClientClassifyTest, JsonLabelEqualsTheEngineAndTheHeatMapIsAPng) {
+  GrpcHarness h(Repo("client_classify"));
+  const std::string dir = TempDir("client_classify_files");
+  const auto clip = EncodeClip(VideoCodec::kH264, "mp4", 50, 64, 48, 12, /*seekable=*/true);
+  const std::string file = WriteClip(dir, "clip.mp4", clip);
+  const auto want = ExpectedWindows(*h.core.repository->Active("tiny")->model, clip);
+  std::vector<Response> responses;
+  std::vector<int> real;
+  for (const auto& w : want) {
+    responses.push_back(w.response);
+    real.push_back(w.real_frames);
+  }
+  auto label = ClassifyClip(responses, real, 8);
+  ASSERT_TRUE(label.ok());
+
+  const std::string png = dir + "/heat.png";
+  Result r = Client({"--server", h.address(), "classify", file, "--json", "--heatmap", png});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  const auto lines = JsonLines(r.out);
+  ASSERT_EQ(lines.size(), 1u) << r.out;
+  const auto& j = lines[0];
+  EXPECT_EQ(j["label"], "class" + std::to_string(label->label));
+  EXPECT_EQ(j["label_index"], label->label);
+  EXPECT_FLOAT_EQ(j["probability"].get<float>(), label->probability);
+  EXPECT_EQ(j["windows"], int(want.size()));
+
+  // classes rows x (windows * steps) columns, laid out as the client does.
+  const viz::DecodedPng img = viz::ReadPng(png);
+  ASSERT_TRUE(img.ok()) << img.error;
+  viz::HeatMapSpec spec;
+  spec.rows = 5;
+  const int steps = want[0].response.steps;
+  spec.cols = int(want.size()) * steps;
+  spec.values.assign(size_t(spec.rows * spec.cols), 0.5);
+  for (int c = 0; c < 5; ++c) spec.row_labels.push_back("class" + std::to_string(c));
+  spec.mark_column_max = true;
+  spec.title = "clip.mp4: class" + std::to_string(label->label);
+  spec.x_title = "step (" + std::to_string(steps) + " per window)";
+  spec.colorbar_title = "probability";
+  viz::HeatMapLayout layout;
+  const viz::Canvas expected = viz::HeatMap(spec, &layout);
+  EXPECT_EQ(img.width, expected.width());
+  EXPECT_EQ(img.height, expected.height());
+  EXPECT_EQ(layout.cells.h, 5 * layout.cell_height);
+  EXPECT_GE(layout.cells.w, spec.cols);
+
+  // The text form names the label too.
+  Result t = Client({"--server", h.address(), "classify", file});
+  ASSERT_EQ(t.code, kExitOk) << t.err;
+  EXPECT_NE(t.out.find("class" + std::to_string(label->label)), std::string::npos) << t.out;
+}
+
+TEST(ClientClassifyTest, UnknownModelIsNotFound) {
+  GrpcHarness h(Repo("client_unknown_model"));
+  const std::string dir = TempDir("client_unknown_model_files");
+  const std::string file =
+      WriteClip(dir, "clip.mkv", EncodeClip(VideoCodec::kMjpeg, "matroska", 20));
+  Result r = Client({"--server", h.address(), "classify", file, "--model", "nope"});
+  EXPECT_EQ(r.code, kExitNotFound);
+  EXPECT_NE(r.err.find("not found"), std::string::npos) << r.err;
+}
+
+TEST(ClientStreamTest, FileGivesThePredictedWindows) {
+  GrpcHarness h(Repo("client_stream"));
+  const std::string dir = TempDir("client_stream_files");
+  const auto clip = EncodeClip(VideoCodec::kMjpeg, "matroska", 40);
+  const std::string file = WriteClip(dir, "clip.mkv", clip);
+  const auto want = ExpectedWindows(*h.core.repository->Active("tiny")->model, clip);
+  ASSERT_GE(want.size(), 2u);
+
+  Result r = Client(
+      {"--server", h.address(), "stream", file, "--passthrough", "--json", "--chunk", "1000"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  std::vector<nlohmann::json> windows;
+  int summaries = 0;
+  for (const auto& j : JsonLines(r.out)) {
+    if (j["type"] == "window") windows.push_back(j);
+    if (j["type"] == "summary") {
+      ++summaries;
+      EXPECT_EQ(j["windows"], int(want.size()));
+    }
+  }
+  EXPECT_EQ(summaries, 1);
+  ASSERT_EQ(windows.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(windows[i]["sequence"], want[i].sequence);
+    EXPECT_EQ(windows[i]["padded"], want[i].padded);
+    // The window's label: highest mean probability over its steps.
+    const Response& resp = want[i].response;
+    ASSERT_EQ(windows[i]["top_label"].size(), size_t(resp.steps));
+    int best = -1;
+    float best_p = -1;
+    for (int c = 0; c < resp.classes; ++c) {
+      float sum = 0;
+      for (int st = 0; st < resp.steps; ++st)
+        sum += resp.probabilities[size_t(st * resp.classes + c)];
+      if (sum / float(resp.steps) > best_p) best_p = sum / float(resp.steps), best = c;
+    }
+    EXPECT_EQ(windows[i]["label_index"], best);
+    EXPECT_EQ(windows[i]["label"], "class" + std::to_string(best));
+    EXPECT_FLOAT_EQ(windows[i]["probability"].get<float>(), best_p);
+  }
+
+  // The heat map of the last 2 windows: classes x 2 * steps.
+  const std::string png = dir + "/last.png";
+  Result hm = Client({"--server", h.address(), "stream", file, "--passthrough", "--heatmap", png,
+                      "--heatmap-windows", "2"});
+  ASSERT_EQ(hm.code, kExitOk) << hm.err;
+  const viz::DecodedPng img = viz::ReadPng(png);
+  ASSERT_TRUE(img.ok()) << img.error;
+  viz::HeatMapSpec spec;
+  spec.rows = 5;
+  spec.cols = 2 * want[0].response.steps;
+  spec.values.assign(size_t(spec.rows * spec.cols), 0.5);
+  for (int c = 0; c < 5; ++c) spec.row_labels.push_back("class" + std::to_string(c));
+  spec.mark_column_max = true;
+  spec.title = "windows " + std::to_string(want.size() - 2) + "-" + std::to_string(want.size() - 1);
+  spec.x_title = "step (" + std::to_string(want[0].response.steps) + " per window)";
+  spec.colorbar_title = "probability";
+  const viz::Canvas expected = viz::HeatMap(spec);
+  EXPECT_EQ(img.width, expected.width());
+  EXPECT_EQ(img.height, expected.height());
+
+  // Text mode prints one line per window.
+  Result t = Client({"--server", h.address(), "stream", file, "--passthrough"});
+  ASSERT_EQ(t.code, kExitOk) << t.err;
+  size_t lines = 0;
+  for (size_t p = t.out.find("window "); p != std::string::npos; p = t.out.find("window ", p + 1))
+    ++lines;
+  EXPECT_EQ(lines, want.size()) << t.out;
+}
+
+// Client-side scaling/resampling + lossless FFV1 gives the server the same
+// model frames as its own decoding of the original file: the same windows.
+TEST(ClientStreamTest, ClientSideEncodingEqualsPassthrough) {
+  GrpcHarness h(Repo("client_stream_encode"));
+  const std::string dir = TempDir("client_stream_encode_files");
+  const auto clip = EncodeClip(VideoCodec::kMjpeg, "matroska", 40);
+  const std::string file = WriteClip(dir, "clip.mkv", clip);
+  const auto want = ExpectedWindows(*h.core.repository->Active("tiny")->model, clip);
+  Result pass = Client({"--server", h.address(), "stream", file, "--passthrough", "--json"});
+  ASSERT_EQ(pass.code, kExitOk) << pass.err;
+  Result enc = Client({"--server", h.address(), "stream", file, "--json"});
+  ASSERT_EQ(enc.code, kExitOk) << enc.err;
+  auto windows = [](const std::string& out) {
+    std::vector<nlohmann::json> w;
+    for (const auto& j : JsonLines(out))
+      if (j["type"] == "window") w.push_back(j);
+    return w;
+  };
+  const auto a = windows(pass.out), b = windows(enc.out);
+  ASSERT_EQ(a.size(), want.size());
+  ASSERT_EQ(b.size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(b[i]["sequence"], a[i]["sequence"]);
+    EXPECT_EQ(b[i]["label_index"], a[i]["label_index"]) << i;
+    EXPECT_EQ(b[i]["probability"], a[i]["probability"]) << i;
+    EXPECT_EQ(b[i]["top_label"], a[i]["top_label"]) << i;
+    EXPECT_EQ(b[i]["padded"], a[i]["padded"]) << i;
+  }
+}
+
+TEST(ClientStreamTest, LavfiSourceWorksHeadless) {
+  GrpcHarness h(Repo("client_lavfi"));
+  // 3 s of testsrc2 at the tiny model's 6 fps: 18 model frames, 8 per window.
+  Result r = Client({"--server", h.address(), "stream", "lavfi:testsrc2=size=64x48:rate=12",
+                     "--duration", "3", "--json"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  int windows = 0;
+  for (const auto& j : JsonLines(r.out)) windows += j["type"] == "window";
+  EXPECT_EQ(windows, 3) << r.out;
+}
+
+TEST(ClientInfoTest, InfoLabelsAndModelsList) {
+  GrpcHarness h(Repo("client_info"));
+  Result info = Client({"--server", h.address(), "info", "--json"});
+  ASSERT_EQ(info.code, kExitOk) << info.err;
+  const auto j = nlohmann::json::parse(info.out);
+  EXPECT_EQ(j["model"]["name"], "tiny");
+  EXPECT_EQ(j["frames"], 8);
+  EXPECT_EQ(j["classes"], 5);
+  Result labels = Client({"--server", h.address(), "labels", "--json"});
+  ASSERT_EQ(labels.code, kExitOk) << labels.err;
+  EXPECT_EQ(nlohmann::json::parse(labels.out).size(), 5u);
+  Result list = Client({"--server", h.address(), "models", "list", "--json"});
+  ASSERT_EQ(list.code, kExitOk) << list.err;
+  EXPECT_EQ(nlohmann::json::parse(list.out)["models"][0]["name"], "tiny");
+  Result load = Client({"--server", h.address(), "models", "load", "tiny", "--stage", "s1"});
+  EXPECT_EQ(load.code, kExitOk) << load.err;
+  Result bad = Client({"--server", h.address(), "models", "load", "nope"});
+  EXPECT_EQ(bad.code, kExitNotFound) << bad.err;
+  Result health = Client({"--server", h.address(), "health", "--json"});
+  ASSERT_EQ(health.code, kExitOk) << health.err;
+  EXPECT_EQ(nlohmann::json::parse(health.out)["status"], "SERVING");
+  Result service =
+      Client({"--server", h.address(), "health", "--service", "billnet.v1.GestureService"});
+  EXPECT_EQ(service.code, kExitOk) << service.err;
+  EXPECT_NE(service.out.find("SERVING"), std::string::npos);
+}
+
+TEST(ClientErrorTest, MissingFile) {
+  Result r = Client({"--server", "127.0.0.1:1", "classify", "/nonexistent/clip.mp4"});
+  EXPECT_EQ(r.code, kExitNotFound);
+  EXPECT_NE(r.err.find("no such file: /nonexistent/clip.mp4"), std::string::npos) << r.err;
+  Result s =
+      Client({"--server", "127.0.0.1:1", "stream", "/nonexistent/clip.mp4", "--passthrough"});
+  EXPECT_EQ(s.code, kExitNotFound);
+}
+
+TEST(ClientErrorTest, UnreachableServerFromTheBinary) {
+  const std::string dir = TempDir("client_unreachable");
+  const std::string file = WriteClip(dir, "clip.mkv", {1, 2, 3});
+  const std::string cmd = std::string(BILLNET_CLIENT_BIN) +
+                          " --server 127.0.0.1:1 --timeout 1 classify " + file + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string text;
+  char buf[512];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) text.append(buf, n);
+  const int status = pclose(p);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), kExitUnreachable);
+  EXPECT_NE(text.find("cannot reach the server at 127.0.0.1:1"), std::string::npos) << text;
+}
+
+TEST(ClientErrorTest, BadCommandLine) {
+  EXPECT_EQ(Client({"frobnicate"}).code, kExitUsage);
+  EXPECT_EQ(Client({"classify"}).code, kExitUsage);
+}
+
+}  // namespace
+}  // namespace billnet::client
