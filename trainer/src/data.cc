@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "billnet/synth/renderer.h"
+#include "parallel.h"
 
 namespace billnet::trainer {
 
@@ -40,23 +41,6 @@ std::vector<AxisTap> AreaTaps(int src_len, int out_len) {
     }
   }
   return taps;
-}
-
-template <typename Fn>
-void ParallelFor(int n, int threads, Fn fn) {
-  if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  threads = std::min(threads, n);
-  if (threads <= 1) {
-    for (int i = 0; i < n; ++i) fn(i);
-    return;
-  }
-  std::atomic<int> next{0};
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t)
-    pool.emplace_back([&] {
-      for (int i = next++; i < n; i = next++) fn(i);
-    });
-  for (auto& th : pool) th.join();
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "billnet/session.h"
 #include "billnet/trainer/data.h"
+#include "parallel.h"
 
 namespace billnet::trainer {
 
@@ -70,19 +71,6 @@ class Scorer {
   double loss_ = 0;
   int64_t loss_n_ = 0, top1_ = 0, top5_ = 0;
 };
-
-template <typename Fn>
-void ParallelFor(int n, int threads, Fn fn) {
-  if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  threads = std::max(1, std::min(threads, n));
-  std::atomic<int> next{0};
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t)
-    pool.emplace_back([&] {
-      for (int i = next++; i < n; i = next++) fn(i);
-    });
-  for (auto& th : pool) th.join();
-}
 
 torch::Tensor VideoBatch(const std::vector<CentreWindow>& ws, const TopologyConfig& t) {
   const size_t bytes = size_t(t.frames) * t.height * t.width * 3;

@@ -474,6 +474,8 @@ class Trainer {
   ClipGeometry geometry_;
   BillnetModel model_{nullptr};
   std::vector<Clip> clips_, streams_, test_, calibration_;
+  // Training clips and streams per epoch (known before a fresh epoch renders).
+  size_t n_clips_ = 0, n_streams_ = 0;
   RunState state_;
   fs::path ckpt_dir_, version_dir_;
   std::unique_ptr<torch::optim::Adam> optimizer_;
@@ -503,10 +505,9 @@ std::vector<BatchPlan> Trainer::PlanEpoch(int stage, int epoch) const {
   std::mt19937_64 rng(Mix(Mix(config_.seed, uint64_t(stage)), uint64_t(epoch)));
   const StageSchedule& s = config_.stages[stage - 1];
   const int frames = plan_.config.frames, batch = config_.batch_size;
-  const bool runs =
-      !streams_.empty() && epoch >= s.epochs - s.run_epochs && config_.run_fraction > 0;
+  const bool runs = n_streams_ > 0 && epoch >= s.epochs - s.run_epochs && config_.run_fraction > 0;
   std::uniform_real_distribution<double> unit(0, 1);
-  std::vector<int> order(clips_.size());
+  std::vector<int> order(n_clips_);
   for (size_t i = 0; i < order.size(); ++i) order[i] = int(i);
   std::shuffle(order.begin(), order.end(), rng);
   const double run_share = runs ? config_.run_fraction : 0.0;
@@ -527,13 +528,13 @@ std::vector<BatchPlan> Trainer::PlanEpoch(int stage, int epoch) const {
   }
   if (runs) {
     const double mean_run = (config_.run_min + config_.run_max) / 2.0;
-    const int n_runs = int(std::lround(double(clips_.size()) * run_share / (mean_run * batch)));
+    const int n_runs = int(std::lround(double(n_clips_) * run_share / (mean_run * batch)));
     for (int r = 0; r < std::max(1, n_runs); ++r) {
       BatchPlan b;
       b.run = true;
       b.windows = std::uniform_int_distribution<int>(config_.run_min, config_.run_max)(rng);
       for (int k = 0; k < batch; ++k) {
-        const int item = std::uniform_int_distribution<int>(0, int(streams_.size()) - 1)(rng);
+        const int item = std::uniform_int_distribution<int>(0, int(n_streams_) - 1)(rng);
         b.items.push_back(item);
         b.starts.push_back(unit(rng));
         b.limits.push_back(0);
@@ -610,7 +611,22 @@ Status Trainer::Prepare() {
   if (ec) return Internal("cannot create '" + version_dir_.string() + "': " + ec.message());
 
   auto t0 = std::chrono::steady_clock::now();
-  BILLNET_RETURN_IF_ERROR(LoadEpochData(0, 0));
+  if (config_.train.kind == "synth" && config_.train.fresh_each_epoch) {
+    // Every epoch renders its own clips (LoadEpochData); here only their
+    // number and classes.
+    const SynthDataSpec& spec = config_.train.synth;
+    const int classes = spec.labels.empty() ? synth::kNumClasses : int(spec.labels.size());
+    n_clips_ = size_t(spec.clips_per_class) * classes;
+    n_streams_ = size_t(spec.streams);
+    int max_label = spec.labels.empty() ? synth::kNumClasses - 1 : -1;
+    for (int l : spec.labels) max_label = std::max(max_label, l);
+    if (max_label >= plan_.config.classes)
+      return InvalidArgument("data: synthetic training label " + std::to_string(max_label) +
+                             " outside the model's " + std::to_string(plan_.config.classes) +
+                             " classes");
+  } else {
+    BILLNET_RETURN_IF_ERROR(LoadEpochData(0, 0));
+  }
   BILLNET_ASSIGN_OR_RETURN(test_, LoadClips(config_.test, geometry_));
   BILLNET_ASSIGN_OR_RETURN(calibration_, LoadClips(config_.calibration, geometry_));
   auto only_clips = [](std::vector<Clip>* v) {
@@ -619,7 +635,7 @@ Status Trainer::Prepare() {
   };
   only_clips(&test_);
   only_clips(&calibration_);
-  if (clips_.empty()) return InvalidArgument("training data: no clips");
+  if (n_clips_ == 0) return InvalidArgument("training data: no clips");
   if (test_.empty()) return InvalidArgument("test data: no clips");
   for (const auto* set : {&clips_, &test_, &calibration_})
     for (const Clip& c : *set)
@@ -630,7 +646,7 @@ Status Trainer::Prepare() {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   char buf[160];
   std::snprintf(buf, sizeof buf, "data: %zu clips, %zu streams, %zu test, %zu calibration (%.1f s)",
-                clips_.size(), streams_.size(), test_.size(), calibration_.size(), secs);
+                n_clips_, n_streams_, test_.size(), calibration_.size(), secs);
   Log(buf);
   provenance_data_ = {{"train", ToJson(config_.train)},
                       {"test", ToJson(config_.test)},
@@ -642,12 +658,13 @@ Status Trainer::LoadEpochData(int stage, int epoch) {
   const bool fresh = config_.train.kind == "synth" && config_.train.fresh_each_epoch;
   if (!clips_.empty() && !fresh) return Status::Ok();
   DataSource src = config_.train;
-  if (fresh && (stage > 0 || epoch > 0))
-    src.synth.seed = Mix(Mix(config_.train.synth.seed, uint64_t(stage)), uint64_t(epoch));
+  if (fresh) src.synth.seed = Mix(Mix(config_.train.synth.seed, uint64_t(stage)), uint64_t(epoch));
   BILLNET_ASSIGN_OR_RETURN(std::vector<Clip> train, LoadClips(src, geometry_));
   clips_.clear();
   streams_.clear();
   for (Clip& c : train) (c.frame_labels.empty() ? clips_ : streams_).push_back(std::move(c));
+  n_clips_ = clips_.size();
+  n_streams_ = streams_.size();
   return Status::Ok();
 }
 

@@ -60,6 +60,23 @@ uint8_t Paeth(int a, int b, int c) {
   return static_cast<uint8_t>(c);
 }
 
+// The PNG predictor of filter `type` (0 none, 1 sub, 2 up, 3 average, 4 Paeth)
+// from the left (a), upper (b) and upper-left (c) bytes.
+int Predict(int type, int a, int b, int c) {
+  switch (type) {
+    case 1:
+      return a;
+    case 2:
+      return b;
+    case 3:
+      return (a + b) >> 1;
+    case 4:
+      return Paeth(a, b, c);
+    default:
+      return 0;
+  }
+}
+
 // Filters one row of `n` bytes with filter `type` into `dst`; `prev` is the
 // previous (unfiltered) row or null for the first row; `bpp` bytes per pixel.
 void FilterRow(int type, const uint8_t* row, const uint8_t* prev, size_t n, int bpp, uint8_t* dst) {
@@ -67,23 +84,7 @@ void FilterRow(int type, const uint8_t* row, const uint8_t* prev, size_t n, int 
     const int a = i >= static_cast<size_t>(bpp) ? row[i - bpp] : 0;
     const int b = prev ? prev[i] : 0;
     const int c = prev && i >= static_cast<size_t>(bpp) ? prev[i - bpp] : 0;
-    int pred = 0;
-    switch (type) {
-      case 1:
-        pred = a;
-        break;
-      case 2:
-        pred = b;
-        break;
-      case 3:
-        pred = (a + b) >> 1;
-        break;
-      case 4:
-        pred = Paeth(a, b, c);
-        break;
-      default:
-        break;
-    }
+    const int pred = Predict(type, a, b, c);
     dst[i] = static_cast<uint8_t>(row[i] - pred);
   }
 }
@@ -95,23 +96,7 @@ bool UnfilterRow(int type, uint8_t* row, const uint8_t* prev, size_t n, int bpp)
     const int a = i >= static_cast<size_t>(bpp) ? row[i - bpp] : 0;
     const int b = prev ? prev[i] : 0;
     const int c = prev && i >= static_cast<size_t>(bpp) ? prev[i - bpp] : 0;
-    int pred = 0;
-    switch (type) {
-      case 1:
-        pred = a;
-        break;
-      case 2:
-        pred = b;
-        break;
-      case 3:
-        pred = (a + b) >> 1;
-        break;
-      case 4:
-        pred = Paeth(a, b, c);
-        break;
-      default:
-        break;
-    }
+    const int pred = Predict(type, a, b, c);
     row[i] = static_cast<uint8_t>(row[i] + pred);
   }
   return true;
