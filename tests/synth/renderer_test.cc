@@ -207,6 +207,71 @@ TEST(Synth, InvalidArgumentsAreRejected) {
   EXPECT_NE(CheckStreamOptions(s), "");
 }
 
+TEST(Synth, DifficultyOutsideZeroToOneIsRejected) {
+  for (double d : {-0.1, 1.5, double(NAN)}) {
+    RenderOptions o;
+    o.difficulty = d;
+    EXPECT_NE(CheckRenderOptions(o).find("difficulty"), std::string::npos) << d;
+    EXPECT_THROW(RenderClip(0, 1, o), std::invalid_argument);
+    StreamOptions s;
+    s.difficulty = d;
+    EXPECT_NE(CheckStreamOptions(s).find("difficulty"), std::string::npos) << d;
+  }
+}
+
+// A plainer scene keeps the motion and the labels; the hand is larger and
+// nothing else in the scene moves, so the frames before the gesture barely
+// change; difficulty 1 is the default look, byte for byte.
+TEST(Synth, LowerDifficultyPlainsTheSceneButKeepsTheMotion) {
+  RenderOptions full;
+  full.width = 64;
+  full.height = 48;
+  full.hand_masks = true;
+  RenderOptions easy = full;
+  easy.difficulty = 0;
+  RenderOptions one = full;
+  one.difficulty = 1;
+  double still_full = 0, still_easy = 0;
+  for (uint64_t seed = 1; seed <= 12; ++seed) {
+    const int label = int(seed % kNumClasses);
+    const RenderedClip a = RenderClip(label, seed, full);
+    const RenderedClip b = RenderClip(label, seed, easy);
+    EXPECT_EQ(Fnv1a(a.rgb), Fnv1a(RenderClip(label, seed, one).rgb));
+    EXPECT_NE(Fnv1a(a.rgb), Fnv1a(b.rgb));
+    ASSERT_EQ(a.frames, b.frames);
+    EXPECT_EQ(a.frame_labels, b.frame_labels);
+    EXPECT_EQ(a.gesture.start, b.gesture.start);
+    EXPECT_EQ(a.gesture.end, b.gesture.end);
+    for (int f = 0; f < a.frames; ++f) {
+      EXPECT_EQ(a.hand[f].present, b.hand[f].present);
+      if (a.hand[f].present) {
+        // The same path, less the camera's shake and sway (at most 0.05 of the height).
+        EXPECT_NEAR(b.hand[f].x, a.hand[f].x, 0.05 * a.height);
+        EXPECT_NEAR(b.hand[f].y, a.hand[f].y, 0.05 * a.height);
+        EXPECT_NEAR(b.hand[f].scale, 1.5 * a.hand[f].scale, 1e-3 * a.hand[f].scale);
+      }
+    }
+    // Pixels that change between two frames before the gesture, away from the hand.
+    auto still = [](const RenderedClip& c) {
+      const int f0 = std::max(0, c.gesture.start - 3), f1 = f0 + 1;
+      const size_t n = size_t(c.width) * c.height;
+      double changed = 0;
+      for (size_t p = 0; p < n; ++p) {
+        if (c.hand_mask[f0 * n + p] || c.hand_mask[f1 * n + p]) continue;
+        int diff = 0;
+        for (int k = 0; k < 3; ++k)
+          diff = std::max(diff, std::abs(int(c.frame(f0)[p * 3 + k]) - int(c.frame(f1)[p * 3 + k])));
+        changed += diff > 12;
+      }
+      return changed / n;
+    };
+    still_full += still(a);
+    still_easy += still(b);
+  }
+  EXPECT_LT(still_easy, 0.002 * 12);
+  EXPECT_GT(still_full, 2 * still_easy);
+}
+
 // The look does not depend on the class: per class, the mean of a first-frame
 // statistic over 20 seeds (different seeds for every class) lies where the
 // overall distribution puts a mean of 20 draws (3.5 standard errors).

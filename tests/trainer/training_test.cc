@@ -172,6 +172,46 @@ TEST(Config, JsonRoundTripAndErrorsNameTheKey) {
   EXPECT_EQ(LoadTrainConfig("/nonexistent/config.json", &back).code(), StatusCode::kNotFound);
 }
 
+TEST(Config, CurriculumRampsTheSceneDifficultyOverStageOneOnly) {
+  DataSource d;
+  d.synth.difficulty = 0.2;
+  EXPECT_DOUBLE_EQ(EpochDifficulty(d, 1, 0), 0.2);  // no curriculum: fixed
+  EXPECT_DOUBLE_EQ(EpochDifficulty(d, 3, 9), 0.2);
+  d.curriculum_epochs = 4;
+  EXPECT_DOUBLE_EQ(EpochDifficulty(d, 1, 0), 0.2);
+  EXPECT_DOUBLE_EQ(EpochDifficulty(d, 1, 2), 0.6);
+  EXPECT_DOUBLE_EQ(EpochDifficulty(d, 1, 4), 1.0);
+  EXPECT_DOUBLE_EQ(EpochDifficulty(d, 1, 40), 1.0);
+  EXPECT_DOUBLE_EQ(EpochDifficulty(d, 2, 0), 1.0);
+
+  TrainConfig c = TrainConfig::Default();
+  nlohmann::json j = ToJson(c);
+  j["train"]["difficulty"] = 1.5;
+  Status s = FromJson(j, &c);
+  EXPECT_NE(s.message().find("train.difficulty"), std::string::npos) << s.message();
+  j["train"]["difficulty"] = 0.0;
+  j["train"]["curriculum_epochs"] = -1;
+  s = FromJson(j, &c);
+  EXPECT_NE(s.message().find("curriculum_epochs"), std::string::npos) << s.message();
+  j["train"]["curriculum_epochs"] = 6;
+  ASSERT_TRUE(FromJson(j, &c).ok());
+  EXPECT_EQ(c.train.curriculum_epochs, 6);
+  EXPECT_EQ(c.train.synth.difficulty, 0.0);
+  // The difficulty reaches the renderer: a plain scene differs from the full one.
+  SynthDataSpec spec;
+  spec.clips_per_class = 1;
+  spec.labels = {3};
+  spec.threads = 1;
+  const ClipGeometry g{24, 32, 6};
+  const std::vector<Clip> full = MakeSynthData(spec, g);
+  spec.difficulty = 0;
+  const std::vector<Clip> plain = MakeSynthData(spec, g);
+  ASSERT_EQ(full.size(), 1u);
+  ASSERT_EQ(plain.size(), 1u);
+  EXPECT_EQ(full[0].frames, plain[0].frames);
+  EXPECT_NE(full[0].rgb, plain[0].rgb);
+}
+
 TEST(Calibration, RecoversTheTemperatureOfSampledLabels) {
   // Labels drawn from softmax(z); scores = 3 z: the best T is about 3.
   std::mt19937_64 rng(7);

@@ -136,6 +136,7 @@ std::vector<Clip> MakeSynthData(const SynthDataSpec& spec, const ClipGeometry& g
   ro.width = spec.source_width;
   ro.height = spec.source_height;
   ro.fps = spec.source_fps;
+  ro.difficulty = spec.difficulty;
   if (std::string e = synth::CheckRenderOptions(ro); !e.empty())
     throw std::invalid_argument("synthetic data: " + e);
   std::vector<int> labels = spec.labels;
@@ -162,6 +163,7 @@ std::vector<Clip> MakeSynthData(const SynthDataSpec& spec, const ClipGeometry& g
       so.height = spec.source_height;
       so.fps = spec.source_fps;
       so.gestures = spec.gestures_per_stream;
+      so.difficulty = spec.difficulty;
       synth::RenderedStream r = synth::RenderStream(seed, so);
       Clip c = ClipFromFrames(r.rgb.data(), r.frames, r.width, r.height, r.fps, g, r.frame_labels);
       c.id = "stream-" + std::to_string(seed);

@@ -74,6 +74,8 @@ json ToJson(const DataSource& d) {
     j["source_height"] = d.synth.source_height;
     j["source_fps"] = d.synth.source_fps;
     j["fresh_each_epoch"] = d.fresh_each_epoch;
+    j["difficulty"] = d.synth.difficulty;
+    j["curriculum_epochs"] = d.curriculum_epochs;
   } else {
     j["dir"] = d.dir;
     j["split"] = d.split;
@@ -106,7 +108,8 @@ Status FromJson(const json& j, DataSource* d, const std::string& where) {
   BILLNET_RETURN_IF_ERROR(CheckKeys(j,
                                     {"kind", "seed", "clips_per_class", "labels", "streams",
                                      "gestures_per_stream", "source_width", "source_height",
-                                     "source_fps", "fresh_each_epoch", "dir", "split", "max_clips"},
+                                     "source_fps", "fresh_each_epoch", "difficulty", "curriculum_epochs",
+                                     "dir", "split", "max_clips"},
                                     where));
   BILLNET_RETURN_IF_ERROR(Read(j, "kind", &d->kind, where));
   if (d->kind != "synth" && d->kind != "jester" && d->kind != "videos")
@@ -121,6 +124,12 @@ Status FromJson(const json& j, DataSource* d, const std::string& where) {
   BILLNET_RETURN_IF_ERROR(Read(j, "source_height", &d->synth.source_height, where));
   BILLNET_RETURN_IF_ERROR(Read(j, "source_fps", &d->synth.source_fps, where));
   BILLNET_RETURN_IF_ERROR(Read(j, "fresh_each_epoch", &d->fresh_each_epoch, where));
+  BILLNET_RETURN_IF_ERROR(Read(j, "difficulty", &d->synth.difficulty, where));
+  BILLNET_RETURN_IF_ERROR(Read(j, "curriculum_epochs", &d->curriculum_epochs, where));
+  if (!(d->synth.difficulty >= 0 && d->synth.difficulty <= 1))
+    return InvalidArgument("config: '" + where + "difficulty' must be in [0, 1]");
+  if (d->curriculum_epochs < 0)
+    return InvalidArgument("config: '" + where + "curriculum_epochs' must be >= 0");
   BILLNET_RETURN_IF_ERROR(Read(j, "dir", &d->dir, where));
   BILLNET_RETURN_IF_ERROR(Read(j, "split", &d->split, where));
   BILLNET_RETURN_IF_ERROR(Read(j, "max_clips", &d->max_clips, where));
@@ -130,6 +139,17 @@ Status FromJson(const json& j, DataSource* d, const std::string& where) {
     return InvalidArgument("config: '" + where + "dir' is required for a " + d->kind + " source");
   return Status::Ok();
 }
+
+}  // namespace
+
+double EpochDifficulty(const DataSource& d, int stage, int epoch) {
+  if (d.curriculum_epochs <= 0) return d.synth.difficulty;
+  if (stage != 1) return 1.0;
+  const double ramp = std::min(1.0, double(epoch) / d.curriculum_epochs);
+  return d.synth.difficulty + (1.0 - d.synth.difficulty) * ramp;
+}
+
+namespace {
 
 std::string StageName(int s) { return "s" + std::to_string(s); }
 
@@ -658,7 +678,10 @@ Status Trainer::LoadEpochData(int stage, int epoch) {
   const bool fresh = config_.train.kind == "synth" && config_.train.fresh_each_epoch;
   if (!clips_.empty() && !fresh) return Status::Ok();
   DataSource src = config_.train;
-  if (fresh) src.synth.seed = Mix(Mix(config_.train.synth.seed, uint64_t(stage)), uint64_t(epoch));
+  if (fresh) {
+    src.synth.seed = Mix(Mix(config_.train.synth.seed, uint64_t(stage)), uint64_t(epoch));
+    src.synth.difficulty = EpochDifficulty(config_.train, stage, epoch);
+  }
   BILLNET_ASSIGN_OR_RETURN(std::vector<Clip> train, LoadClips(src, geometry_));
   clips_.clear();
   streams_.clear();
@@ -818,6 +841,13 @@ Status Trainer::Run() {
       for (auto& group : optimizer_->param_groups())
         static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
       BILLNET_RETURN_IF_ERROR(LoadEpochData(stage, epoch));
+      if (config_.train.kind == "synth" && config_.train.fresh_each_epoch &&
+          config_.train.curriculum_epochs > 0) {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "S%d epoch %d: scene difficulty %.2f", stage, epoch + 1,
+                      EpochDifficulty(config_.train, stage, epoch));
+        Log(buf);
+      }
       const std::vector<BatchPlan> plans = PlanEpoch(stage, epoch);
       model_->train();
       double loss_sum = 0;

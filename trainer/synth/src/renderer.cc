@@ -194,6 +194,7 @@ std::string CheckRenderOptions(const RenderOptions& o) {
   if (o.frames < 0 || o.frames > kMaxFrames) {
     return "RenderOptions: frames " + std::to_string(o.frames) + " outside [0, 100000]";
   }
+  if (!(o.difficulty >= 0 && o.difficulty <= 1)) return "RenderOptions: difficulty outside [0, 1]";
   return "";
 }
 
@@ -213,6 +214,7 @@ std::string CheckStreamOptions(const StreamOptions& o) {
     return "StreamOptions: need 0 <= gap_min_s <= gap_max_s <= 60";
   }
   if (!(o.lead_s >= 0 && o.lead_s <= 60)) return "StreamOptions: lead_s outside [0, 60]";
+  if (!(o.difficulty >= 0 && o.difficulty <= 1)) return "StreamOptions: difficulty outside [0, 1]";
   return "";
 }
 
@@ -220,7 +222,8 @@ RenderedClip RenderClip(int label, uint64_t seed, const RenderOptions& options) 
   CheckLabel(label);
   Require(CheckRenderOptions(options));
   const double aspect = static_cast<double>(options.width) / options.height;
-  const Look look = SampleLook(seed, aspect, options.frames > 0 ? options.frames / options.fps : 0);
+  const Look look = SampleLook(seed, aspect, options.frames > 0 ? options.frames / options.fps : 0,
+                               options.difficulty);
   const int frames = options.frames > 0
                          ? options.frames
                          : std::max(1, static_cast<int>(std::lround(look.duration * options.fps)));
@@ -274,7 +277,7 @@ RenderedStream RenderStream(uint64_t seed, const StreamOptions& options) {
   }
   // The hand's look and rest pose do not depend on the duration, so the
   // timeline can be built before the duration-dependent parts are drawn.
-  const Look hand_look = SampleLook(seed, aspect, 1.0);
+  const Look hand_look = SampleLook(seed, aspect, 1.0, options.difficulty);
   HandTimeline timeline(hand_look.hand_enters ? BelowFrame(hand_look.rest) : hand_look.rest);
   if (hand_look.hand_enters) timeline.AddMove(0.85 * options.lead_s, hand_look.rest);
   timeline.AddRest(options.lead_s);
@@ -309,7 +312,7 @@ RenderedStream RenderStream(uint64_t seed, const StreamOptions& options) {
     throw std::invalid_argument("StreamOptions: the stream would have " + std::to_string(frames) +
                                 " frames, more than 100000");
   }
-  const Look look = SampleLook(seed, aspect, duration);
+  const Look look = SampleLook(seed, aspect, duration, options.difficulty);
 
   RenderedStream stream;
   RenderFrames(look, timeline,

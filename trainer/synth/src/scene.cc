@@ -22,6 +22,7 @@ enum : uint64_t {
   kTagCamera,
   kTagLighting,
   kTagSensor,
+  kTagSimplify,
 };
 
 Rgb Hsv(double h, double s, double v) {
@@ -210,7 +211,7 @@ HandPose SampleRestPose(Rng& rng, double aspect, double scale) {
   return p;
 }
 
-Look SampleLook(uint64_t seed, double aspect, double duration_s) {
+Look SampleLook(uint64_t seed, double aspect, double duration_s, double difficulty) {
   Look look;
   look.aspect = aspect;
   {
@@ -430,7 +431,45 @@ Look SampleLook(uint64_t seed, double aspect, double duration_s) {
       look.distractors.push_back(d);
     }
   }
+  if (difficulty < 1) SimplifyLook(seed, difficulty, &look);
   return look;
+}
+
+void SimplifyLook(uint64_t seed, double difficulty, Look* look) {
+  const double d = Clamp(difficulty, 0, 1);
+  if (d >= 1) return;
+  Rng rng(DeriveSeed(seed, kTagSimplify));
+  auto scale = [d](Wobble& w) {
+    for (double& a : w.amp) a *= d;
+  };
+  // What moves besides the hand.
+  std::vector<DistractorLook> kept;
+  for (const DistractorLook& x : look->distractors)
+    if (rng.Bernoulli(d)) kept.push_back(x);
+  look->distractors = std::move(kept);
+  scale(look->camera_x);
+  scale(look->camera_y);
+  scale(look->camera_slow_x);
+  scale(look->camera_slow_y);
+  scale(look->gain_wobble);
+  look->step_size *= d;
+  // What clutters the frame.
+  if (!rng.Bernoulli(d)) look->person.present = false;
+  scale(look->person.sway_x);
+  scale(look->person.sway_y);
+  BackgroundLook& b = look->background;
+  std::vector<ClutterItem> clutter;
+  for (const ClutterItem& x : b.clutter)
+    if (rng.Bernoulli(d)) clutter.push_back(x);
+  b.clutter = std::move(clutter);
+  b.noise_amp *= d;
+  b.stripe_amp *= d;
+  look->light_gradient *= d;
+  look->vignette *= d;
+  look->luma_noise *= 0.25 + 0.75 * d;
+  look->chroma_noise *= d;
+  // A larger hand: up to 1.5x its drawn size at difficulty 0.
+  look->rest.scale *= 1 + 0.5 * (1 - d);
 }
 
 void CameraOffset(const Look& look, double t, double* x, double* y) {

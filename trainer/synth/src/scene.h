@@ -103,7 +103,15 @@ struct Look {
 
 // duration_s > 0 fixes the duration; otherwise it is drawn from the seed
 // (28-40 Jester frames at 12 fps). Every other draw is the same either way.
-Look SampleLook(uint64_t seed, double aspect, double duration_s);
+// `difficulty` in [0, 1] (RenderOptions::difficulty): below 1 the scene is
+// simplified by SimplifyLook; 1 draws exactly the full distributions.
+Look SampleLook(uint64_t seed, double aspect, double duration_s, double difficulty = 1);
+
+// Scales the scene's nuisances by `difficulty` (0: plain background, no
+// person, clutter, distractors, camera motion or lighting changes, little
+// noise, a larger hand; 1: unchanged). Decisions use their own random stream
+// (from `seed`), so the other draws, and the motion, stay the same.
+void SimplifyLook(uint64_t seed, double difficulty, Look* look);
 
 // A rest pose: relaxed, half-curled fingers, hand upright-ish, somewhere in
 // the frame. Shared by every class (and by a stream's pauses).

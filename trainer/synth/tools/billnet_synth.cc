@@ -2,7 +2,7 @@
 // and optionally encoded videos and multi-gesture streams (DESIGN.md 2.5).
 //
 //   billnet-synth --out DIR --clips-per-class N --seed S [--split train]
-//                 [--width 176 --height 100 --fps 12] [--threads K]
+//                 [--width 176 --height 100 --fps 12] [--difficulty 1] [--threads K]
 //                 [--videos] [--video-formats mp4,mkv,ts,webm,nut]
 //                 [--streams K] [--stream-gestures 4] [--first-id 1]
 //                 [--jpeg-qscale 2] [--overwrite] [--quiet]
@@ -54,6 +54,7 @@ struct Args {
   std::string split = "train";
   int width = 176, height = 100;
   double fps = 12;
+  double difficulty = 1;
   int threads = 1;
   bool videos = false;
   std::string video_formats = "mp4";
@@ -203,12 +204,14 @@ int Run(const Args& a) {
   ro.width = a.width;
   ro.height = a.height;
   ro.fps = a.fps;
+  ro.difficulty = a.difficulty;
   if (std::string e = bs::CheckRenderOptions(ro); !e.empty()) return fail(e);
   bs::StreamOptions so;
   so.width = a.width;
   so.height = a.height;
   so.fps = a.fps;
   so.gestures = a.stream_gestures;
+  so.difficulty = a.difficulty;
   if (std::string e = bs::CheckStreamOptions(so); !e.empty()) return fail(e);
   std::vector<VideoFormat> formats;
   if (a.videos) {
@@ -353,6 +356,9 @@ int main(int argc, char** argv) {
   app.add_option("--width", a.width, "Frame width")->capture_default_str();
   app.add_option("--height", a.height, "Frame height")->capture_default_str();
   app.add_option("--fps", a.fps, "Frame rate")->capture_default_str();
+  app.add_option("--difficulty", a.difficulty,
+                 "Scene difficulty 0..1 (1: full scenes; lower: plainer, for curricula)")
+      ->capture_default_str();
   app.add_option("--threads", a.threads, "Worker threads")->capture_default_str();
   app.add_flag("--videos", a.videos, "Also write videos/<id>.<ext> and videos/index.csv");
   auto* formats = app.add_option("--video-formats", a.video_formats,

@@ -45,6 +45,9 @@ struct SynthDataSpec {
   int source_width = 176;
   int source_height = 100;
   double source_fps = 12;
+  // The renderer's scene difficulty (synth::RenderOptions::difficulty): 1 is
+  // the full distributions; lower values give plainer scenes (curriculum).
+  double difficulty = 1;
   int threads = 0;  // 0: hardware concurrency
 };
 

@@ -49,6 +49,11 @@ struct DataSource {
   // seed, stage and epoch) instead of repeating one set. A fixed set of ~1000
   // clips is memorized long before the motion is learned (docs/trainer.md).
   bool fresh_each_epoch = false;
+  // Training data with fresh_each_epoch only: a scene-difficulty curriculum.
+  // Stage S1's epoch e renders at difficulty synth.difficulty + (1 -
+  // synth.difficulty) * min(1, e / curriculum_epochs); later epochs and
+  // stages at 1. 0: no curriculum (synth.difficulty throughout).
+  int curriculum_epochs = 0;
   std::string kind = "synth";
   std::string dir;              // jester: dataset folder; videos: index CSV
   std::string split = "train";  // jester: split name
@@ -81,6 +86,10 @@ struct TrainConfig {
   // Paper learning rates; epochs of DESIGN.md 2.7.
   static TrainConfig Default();
 };
+
+// The scene difficulty of the training data rendered for (stage 1..5,
+// 0-based epoch) under `d`'s curriculum (DataSource::curriculum_epochs).
+double EpochDifficulty(const DataSource& d, int stage, int epoch);
 
 nlohmann::json ToJson(const TrainConfig& c);
 // Fills `out` from JSON over the defaults; unknown keys and bad values are an

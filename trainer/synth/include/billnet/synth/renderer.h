@@ -85,6 +85,12 @@ struct RenderOptions {
   // 2.33-3.33 s, times fps); otherwise exactly this many frames.
   int frames = 0;
   bool hand_masks = false;  // fill RenderedVideo::hand_mask (tests, debugging)
+  // Scene difficulty in [0, 1], for curriculum training: 1 (the default) is
+  // the full look distributions; lower values thin out distractors, clutter,
+  // the person, camera motion, lighting changes and noise, and enlarge the
+  // hand (0: a plain scene with a 1.5x hand). The motion is the same at every
+  // difficulty. Test sets use 1.
+  double difficulty = 1;
 };
 
 struct RenderedClip : RenderedVideo {
@@ -115,6 +121,7 @@ struct StreamOptions {
   // "No gesture" time before the first gesture and after the last, seconds.
   double lead_s = 0.8;
   bool hand_masks = false;
+  double difficulty = 1;  // as RenderOptions::difficulty
 };
 
 struct RenderedStream : RenderedVideo {
