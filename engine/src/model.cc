@@ -8,6 +8,7 @@
 #include <set>
 
 #include "packing.h"
+#include "fast_runner.h"
 #include "prepared.h"
 #include "rng.h"
 #include "safetensors.h"
@@ -336,6 +337,7 @@ std::unique_ptr<Model::Prepared> Prepare(const TopologyPlan& plan, Stage stage,
     for (float v : w.lstm_hh) p->lstm_hh_f.push_back(v * ls);
     for (float v : w.dense) p->dense_f.push_back(v * ds);
   }
+  if (int_conv) p->fast = PrepareFastWeights(plan, stage, *p);
   return p;
 }
 

@@ -4,11 +4,14 @@
 #define BILLNET_ENGINE_PREPARED_H_
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "billnet/model.h"
 
 namespace billnet {
+
+struct FastWeights;  // fast_runner.h
 
 struct PreparedConv {
   // Weights as [co][kt][kh][kw][ci/g]: float in S1-S2, +-1 as int8 in S3-S5.
@@ -26,6 +29,8 @@ struct Model::Prepared {
   // Dense: S1 float; S2-S4 float = scale * tern; S5 int8 ternary.
   std::vector<float> dense_f;
   std::vector<int8_t> dense_i;
+  // S3-S5: the same weights in the fast kernels' layouts (fast_runner.h).
+  std::shared_ptr<const FastWeights> fast;
 };
 
 }  // namespace billnet

@@ -5,15 +5,37 @@
 #include "billnet/session.h"
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <set>
+#include <string>
 
+#include "fast_runner.h"
 #include "kernels/reference.h"
 #include "prepared.h"
 
 namespace billnet {
 
-const char* KernelVariant() { return "reference"; }
+KernelChoice KernelChoiceFromEnvironment() {
+  const char* v = std::getenv("BILLNET_KERNELS");
+  if (v == nullptr || *v == 0) return KernelChoice::kFast;
+  const std::string s = v;
+  if (s == "reference") return KernelChoice::kReference;
+  if (s == "fast") return KernelChoice::kFast;
+  static std::once_flag warned;
+  std::call_once(warned, [&] {
+    std::fprintf(stderr,
+                 "billnet: BILLNET_KERNELS='%s' is not 'reference' or 'fast'; using 'fast'\n",
+                 s.c_str());
+  });
+  return KernelChoice::kFast;
+}
+
+const char* KernelVariant() {
+  return KernelChoiceFromEnvironment() == KernelChoice::kReference ? "reference" : "fast";
+}
 
 namespace {
 
@@ -147,7 +169,18 @@ struct ConvPart {
 
 }  // namespace
 
-Session::Session(std::shared_ptr<const Model> model) : model_(std::move(model)) { Reset(); }
+Session::Session(std::shared_ptr<const Model> model, KernelChoice kernels)
+    : model_(std::move(model)) {
+  Reset();
+  if (kernels == KernelChoice::kDefault) kernels = KernelChoiceFromEnvironment();
+  if (kernels == KernelChoice::kFast && StageHasBinaryActivations(model_->stage()) &&
+      model_->prepared().fast)
+    fast_ = std::make_unique<FastRunner>(*model_);
+}
+
+Session::~Session() = default;
+Session::Session(Session&&) noexcept = default;
+Session& Session::operator=(Session&&) noexcept = default;
 
 void Session::Reset() {
   const int u = model_->info().topology.lstm_units;
@@ -164,6 +197,10 @@ Status Session::Run(const uint8_t* rgb, size_t size, Response* out,
                            " (" + std::to_string(m.info().topology.frames) + " frames of " +
                            std::to_string(m.info().topology.height) + "x" +
                            std::to_string(m.info().topology.width) + " RGB)");
+  if (fast_) {
+    fast_->Run(rgb, h_, c_, out, trace);
+    return Status::Ok();
+  }
   const TopologyPlan& plan = m.plan();
   const Model::Prepared& prep = m.prepared();
   const Stage stage = m.stage();

@@ -40,14 +40,39 @@ struct TracedTensor {
   std::vector<double> floats;
 };
 
-// Name of the kernel set the engine runs ("reference" until optimized
-// kernels exist).
+// Which kernels a session runs (docs/engine.md "Fast path").
+//   kDefault:   the environment variable BILLNET_KERNELS ("reference" or
+//               "fast") if set, else fast; an unknown value is reported once
+//               on stderr and ignored.
+//   kReference: the scalar reference kernels (the specification).
+//   kFast:      the fast integer kernels for S3-S5. S1-S2 (float) always run
+//               the reference kernels: there is no fast float path yet.
+enum class KernelChoice { kDefault, kReference, kFast };
+
+// What the environment asks for: kReference or kFast from BILLNET_KERNELS,
+// kFast when it is unset or unknown.
+KernelChoice KernelChoiceFromEnvironment();
+
+// Name of the kernel set a session of an integer stage (S3-S5) gets by
+// default: "fast" or, when BILLNET_KERNELS=reference, "reference". S1-S2
+// always run "reference"; Session::kernels() says what one session runs.
 const char* KernelVariant();
+
+class FastRunner;  // engine-internal
 
 class Session {
  public:
-  // `model` must not be null.
-  explicit Session(std::shared_ptr<const Model> model);
+  // `model` must not be null. The fast path's scratch buffers (about 1.6 MB
+  // for BILLNET 2x) are allocated here, once; Run then allocates nothing
+  // beyond the Response's vectors on first use and the trace.
+  explicit Session(std::shared_ptr<const Model> model,
+                   KernelChoice kernels = KernelChoice::kDefault);
+  ~Session();
+  Session(Session&&) noexcept;
+  Session& operator=(Session&&) noexcept;
+
+  // The kernels Run uses: "fast" or "reference" (a metric label).
+  const char* kernels() const { return fast_ ? "fast" : "reference"; }
 
   const Model& model() const { return *model_; }
   const std::shared_ptr<const Model>& shared_model() const { return model_; }
@@ -56,7 +81,8 @@ class Session {
   // model's geometry (Model::window_bytes()), frame-major, row-major, RGB
   // interleaved. Carries the LSTM state on to the next window. InvalidArgument
   // if the size is wrong; the state is unchanged on error. If `trace` is set,
-  // every intermediate tensor is appended to it.
+  // every intermediate tensor is appended to it (the same names, shapes and
+  // values on both kernel paths). On the fast path `out` is filled in place.
   Status Run(const uint8_t* rgb, size_t size, Response* out,
              std::vector<TracedTensor>* trace = nullptr);
 
@@ -75,6 +101,7 @@ class Session {
  private:
   std::shared_ptr<const Model> model_;
   std::vector<float> h_, c_;
+  std::unique_ptr<FastRunner> fast_;  // null: reference kernels
 };
 
 // Runs windows of several sessions in one call (one window per session, the

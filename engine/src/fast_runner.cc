@@ -1,0 +1,435 @@
+#include "fast_runner.h"
+
+#include <algorithm>
+#include <cassert>
+#include <climits>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "kernels/fast/fast_kernels.h"
+#include "kernels/reference.h"
+#include "prepared.h"
+
+namespace billnet {
+
+// ---------------------------------------------------------------- weights
+
+namespace {
+
+enum class ConvRole { kTaps, kPointwiseBinary, kPointwiseInt };
+
+FastConv MakeFastConv(const ConvSpec& c, const std::vector<int8_t>& wi, ConvRole role) {
+  FastConv f;
+  const int cig = c.ci / c.groups;
+  switch (role) {
+    case ConvRole::kTaps: {
+      const int k = c.kt * c.kh * c.kw * cig;
+      f.kpad = ConvRowLength(k);
+      f.rows.assign(int64_t(c.co) * f.kpad, 0);
+      for (int o = 0; o < c.co; ++o)
+        for (int j = 0; j < k; ++j) f.rows[int64_t(o) * f.kpad + j] = wi[int64_t(o) * k + j];
+      break;
+    }
+    case ConvRole::kPointwiseBinary: {
+      assert(c.groups == 1 && c.kt * c.kh * c.kw == 1);
+      f.words = WordsFor(c.ci);
+      f.wpos.assign(int64_t(c.co) * f.words, 0);
+      for (int o = 0; o < c.co; ++o)
+        for (int i = 0; i < c.ci; ++i)
+          if (wi[int64_t(o) * c.ci + i] > 0)
+            f.wpos[int64_t(o) * f.words + i / kBitsPerWord] |= BitWord(1) << (i % kBitsPerWord);
+      break;
+    }
+    case ConvRole::kPointwiseInt: {
+      assert(c.groups == 1 && c.kt * c.kh * c.kw == 1);
+      f.wpos_mask.resize(int64_t(c.co) * c.ci);
+      for (int64_t i = 0; i < int64_t(c.co) * c.ci; ++i) f.wpos_mask[i] = wi[i] > 0 ? -1 : 0;
+      break;
+    }
+  }
+  return f;
+}
+
+}  // namespace
+
+FastNorm MakeFastNorm(int channels, const NormParams& p, Stage stage) {
+  FastNorm f;
+  f.lo.resize(channels);
+  f.hi.resize(channels);
+  for (int c = 0; c < channels; ++c) {
+    int32_t lo = 1, hi = INT32_MAX;  // S4-S5: x > 0
+    if (stage == Stage::kS3) {
+      const int32_t t = p.threshold[c];
+      if (p.polarity[c] > 0)
+        lo = t, hi = INT32_MAX;
+      else if (p.polarity[c] < 0)
+        lo = INT32_MIN, hi = t;
+      else if (t != 0)
+        lo = INT32_MIN, hi = INT32_MAX;  // constant 1
+      else
+        lo = INT32_MAX, hi = INT32_MIN;  // constant 0: empty
+    }
+    f.lo[c] = lo;
+    f.hi[c] = hi;
+  }
+  return f;
+}
+
+std::shared_ptr<const FastWeights> PrepareFastWeights(const TopologyPlan& plan, Stage stage,
+                                                      const Model::Prepared& prep) {
+  auto fw = std::make_shared<FastWeights>();
+  for (size_t bi = 0; bi < plan.blocks.size(); ++bi) {
+    const BlockSpec& b = plan.blocks[bi];
+    std::vector<FastConv> convs;
+    for (size_t i = 0; i < b.convs.size(); ++i) {
+      const ConvRole role = b.kind == BlockKind::kStem ? ConvRole::kTaps
+                            : i % 3 == 0               ? ConvRole::kPointwiseBinary
+                            : i % 3 == 1               ? ConvRole::kTaps
+                                                       : ConvRole::kPointwiseInt;
+      convs.push_back(MakeFastConv(b.convs[i], prep.convs[bi][i].wi, role));
+    }
+    fw->convs.push_back(std::move(convs));
+    std::vector<FastNorm> norms;
+    for (size_t j = 0; j < b.norms.size(); ++j)
+      norms.push_back(MakeFastNorm(b.norms[j].channels, *prep.norms[bi][j], stage));
+    fw->norms.push_back(std::move(norms));
+  }
+  if (stage == Stage::kS5) {
+    for (int8_t w : prep.lstm_ih_i) fw->lstm_ih_neg.push_back(w < 0 ? -1 : 0);
+    for (int8_t w : prep.lstm_hh_i) fw->lstm_hh_neg.push_back(w < 0 ? -1 : 0);
+  }
+  return fw;
+}
+
+// ---------------------------------------------------------------- runner
+
+namespace {
+
+// Zeroes the padding border of a padded tensor (its interior is rewritten).
+void ZeroBorder(const Shape4& ps, int pt, int ph, int pw, int16_t* buf) {
+  const int64_t row = int64_t(ps.w) * ps.c, frame = ps.h * row;
+  for (int t = 0; t < ps.t; ++t) {
+    int16_t* f = buf + t * frame;
+    if (t < pt || t >= ps.t - pt) {
+      std::memset(f, 0, sizeof(int16_t) * frame);
+      continue;
+    }
+    for (int y = 0; y < ps.h; ++y) {
+      int16_t* r = f + y * row;
+      if (y < ph || y >= ps.h - ph) {
+        std::memset(r, 0, sizeof(int16_t) * row);
+        continue;
+      }
+      std::memset(r, 0, sizeof(int16_t) * pw * ps.c);
+      std::memset(r + row - int64_t(pw) * ps.c, 0, sizeof(int16_t) * pw * ps.c);
+    }
+  }
+}
+
+// Appends an integer tensor of shape s (zeros) and returns its index.
+size_t PushTrace(std::vector<TracedTensor>* trace, const std::string& name, const Shape4& s) {
+  TracedTensor t;
+  t.name = name;
+  t.shape = {s.t, s.h, s.w, s.c};
+  t.is_integer = true;
+  t.ints.assign(s.elements(), 0);
+  trace->push_back(std::move(t));
+  return trace->size() - 1;
+}
+
+void TraceBits(TracedTensor* t, int64_t offset, int64_t positions, int channels,
+               const BitWord* bits) {
+  const int nw = WordsFor(channels);
+  for (int64_t p = 0; p < positions; ++p)
+    for (int c = 0; c < channels; ++c)
+      t->ints[offset + p * channels + c] =
+          (bits[p * nw + c / kBitsPerWord] >> (c % kBitsPerWord)) & 1;
+}
+
+}  // namespace
+
+struct FastRunner::TraceUnit {
+  TracedTensor* pre = nullptr;   // pre-pool conv output
+  TracedTensor* pool = nullptr;  // pooled
+  TracedTensor* norm = nullptr;  // bits
+};
+
+FastRunner::FastRunner(const Model& model) : model_(model), fw_(*model.prepared().fast) {
+  const TopologyPlan& plan = model.plan();
+  int64_t col = 0, mid = 0, grow = 0, rows = 0, pooled = 0, bits = 0, channels = 0;
+  for (size_t bi = 0; bi < plan.blocks.size(); ++bi) {
+    const BlockSpec& b = plan.blocks[bi];
+    const auto& fc = fw_.convs[bi];
+    auto bits_of = [](const Shape4& s) { return s.positions() * WordsFor(s.c); };
+    if (b.kind == BlockKind::kStem) {
+      const ConvSpec& c = b.convs[0];
+      stem_in_.assign(PaddedInputShape(c).elements(), 0);
+      col = std::max<int64_t>(col, int64_t(c.groups) * fc[0].kpad);
+      rows = std::max<int64_t>(rows, int64_t(c.out.w) * c.co);
+      pooled = std::max<int64_t>(pooled, int64_t(b.out.w) * b.out.c);
+      bits = std::max(bits, bits_of(b.out));
+    } else if (b.kind == BlockKind::kCf || b.kind == BlockKind::kMor) {
+      for (size_t i = 0; i + 2 < b.convs.size(); i += 3) {
+        const ConvSpec& gc = b.convs[i + 1];
+        const ConvSpec& pw2 = b.convs[i + 2];
+        col = std::max<int64_t>(col, int64_t(gc.groups) * fc[i + 1].kpad);
+        mid = std::max(mid, PaddedInputShape(gc).elements());
+        grow = std::max<int64_t>(grow, int64_t(gc.out.w) * gc.co);
+        rows = std::max<int64_t>(rows, int64_t(pw2.out.w) * pw2.co);
+        bits = std::max(bits, bits_of(pw2.out));
+      }
+      pooled = std::max<int64_t>(pooled, int64_t(b.out.w) * b.out.c);
+      bits = std::max(bits, bits_of(b.out));
+      channels = std::max<int64_t>(channels, b.in.c);
+    }
+  }
+  col_.assign(col, 0);
+  mid_.assign(mid, 0);
+  gconv_row_.assign(grow, 0);
+  rows_.assign(2 * rows, 0);
+  pooled_.assign(pooled, 0);
+  for (auto& b : bits_) b.assign(bits, 0);
+  counts_.assign(channels, 0);
+  select_.assign(WordsFor(int(channels)) + 1, 0);
+  gap_.assign(int64_t(plan.steps) * plan.gap_channels, 0);
+  const int u = plan.config.lstm_units;
+  h32_.assign(u, 0);
+  c32_.assign(u, 0);
+  z32_.assign(4 * int64_t(u), 0);
+  xf_.assign(plan.gap_channels, 0.f);
+  zf_.assign(4 * int64_t(u), 0.f);
+}
+
+size_t FastRunner::scratch_bytes() const {
+  size_t n = 2 * (stem_in_.size() + col_.size() + mid_.size()) +
+             4 * (gconv_row_.size() + rows_.size() + pooled_.size() + counts_.size() + gap_.size() +
+                  h32_.size() + c32_.size() + z32_.size() + xf_.size() + zf_.size()) +
+             8 * select_.size();
+  for (const auto& b : bits_) n += 8 * b.size();
+  return n;
+}
+
+template <typename RowFn>
+void FastRunner::Unit(const Shape4& pre, const Shape4& post, bool pool, const FastNorm& norm,
+                      RowFn&& fill_row, BitWord* out, TraceUnit* tu) {
+  const int co = pre.c, words = WordsFor(co);
+  int32_t* r0 = rows_.data();
+  int32_t* r1 = r0 + int64_t(pre.w) * co;
+  auto trace_row = [](TracedTensor* tt, const Shape4& s, int t, int y, const int32_t* row) {
+    if (!tt) return;
+    const int64_t off = ((int64_t(t) * s.h + y) * s.w) * s.c;
+    std::copy(row, row + int64_t(s.w) * s.c, tt->ints.begin() + off);
+  };
+  for (int t = 0; t < post.t; ++t) {
+    for (int y = 0; y < post.h; ++y) {
+      const int32_t* src = r0;
+      if (pool) {
+        fill_row(t, 2 * y, r0);
+        fill_row(t, 2 * y + 1, r1);
+        trace_row(tu->pre, pre, t, 2 * y, r0);
+        trace_row(tu->pre, pre, t, 2 * y + 1, r1);
+        MaxPoolRowInt32Portable(pre.w, co, r0, r1, pooled_.data());
+        trace_row(tu->pool, post, t, y, pooled_.data());
+        src = pooled_.data();
+      } else {
+        fill_row(t, y, r0);
+        trace_row(tu->pre, pre, t, y, r0);
+      }
+      BitWord* ob = out + ((int64_t(t) * post.h + y) * post.w) * words;
+      ThresholdPackPortable(post.w, co, src, norm.lo.data(), norm.hi.data(), ob);
+      if (tu->norm) TraceBits(tu->norm, ((int64_t(t) * post.h + y) * post.w) * co, post.w, co, ob);
+    }
+    // Floor pooling drops an odd last row; the trace still shows it.
+    if (pool && tu->pre && pre.h % 2) {
+      fill_row(t, pre.h - 1, r0);
+      trace_row(tu->pre, pre, t, pre.h - 1, r0);
+    }
+  }
+}
+
+void FastRunner::Cf(const BlockSpec& b, int first, const std::vector<FastConv>& fc,
+                    const FastNorm& norm, const BitWord* in, const Shape4& post, bool pool,
+                    const std::string& norm_name, BitWord* out, std::vector<TracedTensor>* trace) {
+  const ConvSpec& pw1 = b.convs[first];
+  const ConvSpec& gc = b.convs[first + 1];
+  const ConvSpec& pw2 = b.convs[first + 2];
+  const FastConv& f1 = fc[first];
+  const FastConv& fg = fc[first + 1];
+  const FastConv& f2 = fc[first + 2];
+  const int cm = pw1.co, wi = WordsFor(pw1.ci);
+
+  // pw1 (bits -> int16 in [-ci, ci]) straight into the padded gconv input.
+  const Shape4 ps = PaddedInputShape(gc);
+  int16_t* mid = mid_.data();
+  ZeroBorder(ps, gc.pt, gc.ph, gc.pw, mid);
+  const Shape4& s1 = pw1.out;
+  for (int t = 0; t < s1.t; ++t)
+    for (int y = 0; y < s1.h; ++y)
+      PointwiseBinaryPortable(
+          s1.w, wi, in + ((int64_t(t) * s1.h + y) * s1.w) * wi, cm, f1.wpos.data(),
+          mid + ((int64_t(t + gc.pt) * ps.h + y + gc.ph) * ps.w + gc.pw) * cm, cm);
+
+  TraceUnit tu;
+  TracedTensor* gtr = nullptr;
+  if (trace) {
+    const size_t i1 = PushTrace(trace, pw1.name, s1), ig = PushTrace(trace, gc.name, gc.out),
+                 i2 = PushTrace(trace, pw2.name, pw2.out),
+                 ip = pool ? PushTrace(trace, b.name + ".pool", post) : 0,
+                 inorm = PushTrace(trace, norm_name, post);
+    TracedTensor& t1 = (*trace)[i1];
+    for (int t = 0; t < s1.t; ++t)
+      for (int y = 0; y < s1.h; ++y)
+        for (int x = 0; x < s1.w; ++x)
+          for (int c = 0; c < cm; ++c)
+            t1.ints[((int64_t(t) * s1.h + y) * s1.w + x) * cm + c] =
+                mid[((int64_t(t + gc.pt) * ps.h + y + gc.ph) * ps.w + x + gc.pw) * cm + c];
+    gtr = &(*trace)[ig];
+    tu.pre = &(*trace)[i2];
+    tu.pool = pool ? &(*trace)[ip] : nullptr;
+    tu.norm = &(*trace)[inorm];
+  }
+
+  // Row by row: gconv row -> pw2 row -> [pool] -> norm -> bits.
+  auto fill_row = [&](int t, int y, int32_t* row) {
+    ConvRowInt16Portable(gc, mid, t, y, fg.rows.data(), fg.kpad, col_.data(), gconv_row_.data());
+    if (gtr) {
+      const int64_t off = ((int64_t(t) * gc.out.h + y) * gc.out.w) * gc.co;
+      std::copy(gconv_row_.begin(), gconv_row_.begin() + int64_t(gc.out.w) * gc.co,
+                gtr->ints.begin() + off);
+    }
+    PointwiseInt32Portable(gc.out.w, cm, gconv_row_.data(), pw2.co, f2.wpos_mask.data(), row);
+  };
+  Unit(pw2.out, post, pool, norm, fill_row, out, &tu);
+}
+
+void FastRunner::Run(const uint8_t* rgb, std::vector<float>& h, std::vector<float>& c,
+                     Response* out, std::vector<TracedTensor>* trace) {
+  const Model& m = model_;
+  const TopologyPlan& plan = m.plan();
+  const Model::Prepared& prep = m.prepared();
+  const Stage stage = m.stage();
+  const int steps = plan.steps, ni = plan.gap_channels, u = plan.config.lstm_units,
+            k = plan.config.classes, area = plan.gap_area;
+
+  if (trace) {
+    const Shape4 in_shape{plan.config.frames, plan.config.height, plan.config.width, 3};
+    const size_t i = PushTrace(trace, "input", in_shape);
+    for (int64_t j = 0; j < in_shape.elements(); ++j) (*trace)[i].ints[j] = 2 * int(rgb[j]) - 255;
+  }
+
+  BitWord* cur = bits_[0].data();
+  BitWord* a = bits_[1].data();
+  BitWord* nxt = bits_[2].data();
+  for (size_t bi = 0; bi < plan.blocks.size(); ++bi) {
+    const BlockSpec& b = plan.blocks[bi];
+    const auto& fc = fw_.convs[bi];
+    const auto& fn = fw_.norms[bi];
+    switch (b.kind) {
+      case BlockKind::kStem: {
+        const ConvSpec& sc = b.convs[0];
+        StemInputInt16Portable(sc, rgb, stem_in_.data());
+        TraceUnit tu;
+        if (trace) {
+          const size_t ic = PushTrace(trace, sc.name, sc.out),
+                       ip = PushTrace(trace, b.name + ".pool", b.out),
+                       in = PushTrace(trace, b.norms[0].name, b.out);
+          tu.pre = &(*trace)[ic];
+          tu.pool = &(*trace)[ip];
+          tu.norm = &(*trace)[in];
+        }
+        auto fill_row = [&](int t, int y, int32_t* row) {
+          ConvRowInt16Portable(sc, stem_in_.data(), t, y, fc[0].rows.data(), fc[0].kpad,
+                               col_.data(), row);
+        };
+        Unit(sc.out, b.out, b.pool, fn[0], fill_row, cur, &tu);
+        break;
+      }
+      case BlockKind::kCf:
+        Cf(b, 0, fc, fn[0], cur, b.out, b.pool, b.norms[0].name, nxt, trace);
+        std::swap(cur, nxt);
+        break;
+      case BlockKind::kMor: {
+        Cf(b, 0, fc, fn[0], cur, b.norms[0].at, false, b.norms[0].name, a, trace);
+        Cf(b, 3, fc, fn[1], a, b.norms[1].at, false, b.norms[1].name, nxt, trace);
+        const Shape4& s = b.in;
+        const int words = WordsFor(s.c), sa = s.h * s.w;
+        TracedTensor* sel_tr = nullptr;
+        if (trace) sel_tr = &(*trace)[PushTrace(trace, b.name + ".select", Shape4{s.t, 1, 1, s.c})];
+        for (int t = 0; t < s.t; ++t) {
+          const int64_t off = int64_t(t) * sa * words;
+          CountBitsPortable(sa, s.c, cur + off, counts_.data());
+          TgapSelectPortable(s.c, sa, counts_.data(), select_.data());
+          if (sel_tr)
+            for (int ch = 0; ch < s.c; ++ch)
+              sel_tr->ints[int64_t(t) * s.c + ch] = 2 * int64_t(counts_[ch]) > sa;
+          MuxOrBitsPortable(sa, words, cur + off, nxt + off, select_.data(), nxt + off);
+        }
+        if (trace) {
+          TracedTensor* mt = &(*trace)[PushTrace(trace, b.name, b.out)];
+          TraceBits(mt, 0, b.out.positions(), b.out.c, nxt);
+        }
+        std::swap(cur, nxt);
+        break;
+      }
+      case BlockKind::kGap: {
+        const Shape4& s = b.in;
+        const int words = WordsFor(s.c), sa = s.h * s.w;
+        for (int t = 0; t < s.t; ++t)
+          CountBitsPortable(sa, s.c, cur + int64_t(t) * sa * words, gap_.data() + int64_t(t) * s.c);
+        if (trace) {
+          TracedTensor* gt = &(*trace)[PushTrace(trace, "gap", b.out)];
+          std::copy(gap_.begin(), gap_.end(), gt->ints.begin());
+        }
+        break;
+      }
+      case BlockKind::kLstm:
+      case BlockKind::kDense:
+        break;
+    }
+  }
+
+  Response& r = *out;
+  r.steps = steps;
+  r.classes = k;
+  r.scores.resize(int64_t(steps) * k);
+  if (stage == Stage::kS5) {
+    r.scores_are_integers = true;
+    r.integer_scores.resize(r.scores.size());
+    for (int j = 0; j < u; ++j) h32_[j] = int32_t(h[j]), c32_[j] = int32_t(c[j]);
+    for (int t = 0; t < steps; ++t) {
+      QlstmStepPortable(ni, u, area, fw_.lstm_ih_neg.data(), fw_.lstm_hh_neg.data(),
+                        gap_.data() + int64_t(t) * ni, h32_.data(), c32_.data(), z32_.data());
+      if (trace) {
+        const Shape4 hs{1, 1, 1, u};
+        const size_t ih = PushTrace(trace, "lstm.h." + std::to_string(t), hs);
+        std::copy(h32_.begin(), h32_.end(), (*trace)[ih].ints.begin());
+        const size_t ic = PushTrace(trace, "lstm.c." + std::to_string(t), hs);
+        std::copy(c32_.begin(), c32_.end(), (*trace)[ic].ints.begin());
+      }
+      DenseTernaryPortable(u, k, prep.dense_i.data(), h32_.data(),
+                           r.integer_scores.data() + int64_t(t) * k);
+    }
+    for (size_t i = 0; i < r.scores.size(); ++i) r.scores[i] = float(r.integer_scores[i]);
+    for (int j = 0; j < u; ++j) h[j] = float(h32_[j]), c[j] = float(c32_[j]);
+  } else {
+    r.scores_are_integers = false;
+    r.integer_scores.clear();
+    for (int t = 0; t < steps; ++t) {
+      for (int j = 0; j < ni; ++j) xf_[j] = float(gap_[int64_t(t) * ni + j]) / float(area);
+      LstmStepFloatPortable(ni, u, prep.lstm_ih_f.data(), prep.lstm_hh_f.data(), xf_.data(),
+                            h.data(), c.data(), zf_.data());
+      DenseFloatReference(u, k, prep.dense_f.data(), h.data(), r.scores.data() + int64_t(t) * k);
+    }
+  }
+  if (trace) {
+    TracedTensor t;
+    t.name = "scores";
+    t.shape = {steps, 1, 1, k};
+    t.floats.assign(r.scores.begin(), r.scores.end());
+    trace->push_back(std::move(t));
+  }
+  ComputeProbabilities(m.info().temperature, &r);
+}
+
+}  // namespace billnet

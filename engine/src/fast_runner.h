@@ -1,0 +1,93 @@
+// The fast path of the integer stages (S3-S5): the model's weights in the
+// fast kernels' layouts (built once at load, shared), and a per-session
+// runner that owns every scratch buffer (allocated once, sized from the
+// plan), so Run allocates nothing unless tracing. See docs/engine.md
+// "Fast path".
+#ifndef BILLNET_ENGINE_FAST_RUNNER_H_
+#define BILLNET_ENGINE_FAST_RUNNER_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "billnet/model.h"
+#include "billnet/session.h"
+#include "kernels/fast/bitpack.h"
+
+namespace billnet {
+
+// One convolution in its fast form; which member is used depends on the role.
+struct FastConv {
+  // Stem and grouped 3x3x3: +-1 as int16 rows [co][kpad] (fast_kernels.h).
+  std::vector<int16_t> rows;
+  int kpad = 0;
+  // First pointwise of a CF (binary input): bit set where w = +1, [co][words].
+  std::vector<BitWord> wpos;
+  int words = 0;
+  // Second pointwise of a CF (int32 input): -1 where w = +1, else 0, [co][ci].
+  std::vector<int32_t> wpos_mask;
+};
+
+// A norm + Heaviside as an interval: bit = lo <= x <= hi (fast_kernels.h).
+struct FastNorm {
+  std::vector<int32_t> lo, hi;
+};
+
+struct FastWeights {
+  std::vector<std::vector<FastConv>> convs;  // [block][conv], as Model::Prepared
+  std::vector<std::vector<FastNorm>> norms;  // [block][norm]
+  // S5 QLSTM weights as masks: -1 where w = -1, else 0.
+  std::vector<int32_t> lstm_ih_neg, lstm_hh_neg;
+};
+
+// The interval form of one norm (S3 threshold/polarity, S4-S5 x > 0).
+FastNorm MakeFastNorm(int channels, const NormParams& p, Stage stage);
+
+// Builds the fast form of an S3-S5 model (called by the model loader).
+std::shared_ptr<const FastWeights> PrepareFastWeights(const TopologyPlan& plan, Stage stage,
+                                                      const Model::Prepared& prep);
+
+// Runs windows of one session through the fast kernels. Not thread-safe (one
+// per session).
+class FastRunner {
+ public:
+  explicit FastRunner(const Model& model);
+
+  // As Session::Run after the size check: `rgb` is one window; h, c the
+  // session's LSTM state (updated); `out` is filled in place (its vectors
+  // keep their capacity); `trace`, if set, gets the reference's tensors.
+  void Run(const uint8_t* rgb, std::vector<float>& h, std::vector<float>& c, Response* out,
+           std::vector<TracedTensor>* trace);
+
+  // Bytes of scratch this runner holds.
+  size_t scratch_bytes() const;
+
+ private:
+  struct TraceUnit;
+  // A stem or CF: rows of the pre-pool int32 output -> [pool] -> norm -> bits.
+  template <typename RowFn>
+  void Unit(const Shape4& pre, const Shape4& post, bool pool, const FastNorm& norm,
+            RowFn&& fill_row, BitWord* out, TraceUnit* tu);
+  void Cf(const BlockSpec& b, int first_conv, const std::vector<FastConv>& fc, const FastNorm& norm,
+          const BitWord* in, const Shape4& pre, bool pool, const std::string& pool_name,
+          BitWord* out, std::vector<TracedTensor>* trace);
+
+  const Model& model_;
+  const FastWeights& fw_;
+  std::vector<int16_t> stem_in_;          // padded stem input (border stays 0)
+  std::vector<int16_t> col_;              // im2col of one output position
+  std::vector<int16_t> mid_;              // padded grouped-conv input (border zeroed per use)
+  std::vector<int32_t> gconv_row_;        // one row of a grouped conv's output
+  std::vector<int32_t> rows_;             // two pre-pool rows
+  std::vector<int32_t> pooled_;           // one pooled row
+  std::vector<BitWord> bits_[3];          // activations: current, MOR's a, next / MOR's i1
+  std::vector<int32_t> counts_;           // TGAP counts of one time step
+  std::vector<BitWord> select_;           // TGAP select of one time step
+  std::vector<int32_t> gap_;              // [steps][channels] bit counts
+  std::vector<int32_t> h32_, c32_, z32_;  // S5 QLSTM
+  std::vector<float> xf_, zf_;            // S3-S4 float LSTM
+};
+
+}  // namespace billnet
+
+#endif  // BILLNET_ENGINE_FAST_RUNNER_H_

@@ -1,0 +1,277 @@
+#include "kernels/fast/fast_kernels.h"
+
+#include <algorithm>
+#include <bit>
+#include <climits>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/fast/bitpack.h"
+
+// Integer kernels get one clone per x86-64 level; the dynamic loader picks the
+// best one for the CPU once (GCC ifunc). Elsewhere: the portable build only.
+#if defined(BILLNET_FAST_CLONES) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define BILLNET_INT_KERNEL \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "arch=x86-64-v2", "default")))
+#else
+#define BILLNET_INT_KERNEL
+#endif
+
+namespace billnet {
+
+// ------------------------------------------------------------------ packing
+
+void PackBitsPortable(int64_t positions, int channels, const uint8_t* __restrict bytes,
+                      BitWord* __restrict words) {
+  const int nw = WordsFor(channels);
+  for (int64_t p = 0; p < positions; ++p) {
+    const uint8_t* b = bytes + p * channels;
+    BitWord* w = words + p * nw;
+    for (int k = 0; k < nw; ++k) {
+      BitWord word = 0;
+      const int n = std::min(kBitsPerWord, channels - k * kBitsPerWord);
+      for (int j = 0; j < n; ++j) word |= BitWord(b[k * kBitsPerWord + j] != 0) << j;
+      w[k] = word;
+    }
+  }
+}
+
+void UnpackBitsPortable(int64_t positions, int channels, const BitWord* __restrict words,
+                        uint8_t* __restrict bytes) {
+  const int nw = WordsFor(channels);
+  for (int64_t p = 0; p < positions; ++p)
+    for (int c = 0; c < channels; ++c)
+      bytes[p * channels + c] =
+          uint8_t((words[p * nw + c / kBitsPerWord] >> (c % kBitsPerWord)) & 1);
+}
+
+// ------------------------------------------------------------------ convolutions
+
+void StemInputInt16Portable(const ConvSpec& stem, const uint8_t* __restrict rgb,
+                            int16_t* __restrict padded) {
+  const Shape4 ps = PaddedInputShape(stem);
+  const int row = stem.in.w * stem.ci;
+  for (int t = 0; t < stem.in.t; ++t)
+    for (int y = 0; y < stem.in.h; ++y) {
+      const uint8_t* src = rgb + (int64_t(t) * stem.in.h + y) * row;
+      int16_t* dst = padded + ((int64_t(t + stem.pt) * ps.h + y + stem.ph) * ps.w + stem.pw) * ps.c;
+      for (int i = 0; i < row; ++i) dst[i] = int16_t(2 * int(src[i]) - 255);
+    }
+}
+
+namespace {
+
+// int16 x int16 -> int32 dot product (PMADDWD / VPDPWSSD shaped).
+inline int32_t DotInt16(const int16_t* __restrict a, const int16_t* __restrict b, int n) {
+  int32_t s = 0;
+  for (int i = 0; i < n; ++i) s += int32_t(a[i]) * int32_t(b[i]);
+  return s;
+}
+
+}  // namespace
+
+BILLNET_INT_KERNEL
+void ConvRowInt16Portable(const ConvSpec& c, const int16_t* __restrict padded, int t, int y,
+                          const int16_t* __restrict w, int kpad, int16_t* __restrict col,
+                          int32_t* __restrict out_row) {
+  const Shape4 ps = PaddedInputShape(c);
+  const int cig = c.ci / c.groups, cog = c.co / c.groups;
+  const int64_t row_stride = int64_t(ps.w) * c.ci;
+  const int64_t frame_stride = int64_t(ps.h) * row_stride;
+  const int run = c.kw * c.ci;  // groups == 1: one contiguous run per (kt, ky)
+  for (int x = 0; x < c.out.w; ++x) {
+    const int16_t* base = padded + int64_t(t) * c.st * frame_stride +
+                          int64_t(y) * c.sh * row_stride + int64_t(x) * c.sw * c.ci;
+    // im2col: col[g][kt][kh][kw][cig], the weight rows' order.
+    for (int g = 0; g < c.groups; ++g) {
+      int16_t* dst = col + int64_t(g) * kpad;
+      for (int kt = 0; kt < c.kt; ++kt)
+        for (int ky = 0; ky < c.kh; ++ky) {
+          const int16_t* src = base + kt * frame_stride + ky * row_stride + g * cig;
+          if (c.groups == 1) {
+            std::memcpy(dst, src, sizeof(int16_t) * run);
+            dst += run;
+          } else {
+            for (int kx = 0; kx < c.kw; ++kx, dst += cig)
+              std::memcpy(dst, src + int64_t(kx) * c.ci, sizeof(int16_t) * cig);
+          }
+        }
+      // Whatever sits in col past the taps meets zero weights.
+    }
+    int32_t* o = out_row + int64_t(x) * c.co;
+    for (int oc = 0; oc < c.co; ++oc)
+      o[oc] = DotInt16(col + int64_t(oc / cog) * kpad, w + int64_t(oc) * kpad, kpad);
+  }
+}
+
+BILLNET_INT_KERNEL
+void PointwiseBinaryPortable(int64_t count, int words, const BitWord* __restrict a, int co,
+                             const BitWord* __restrict wpos, int16_t* __restrict out,
+                             int64_t out_stride) {
+  for (int64_t p = 0; p < count; ++p) {
+    const BitWord* ap = a + p * words;
+    int total = 0;
+    for (int k = 0; k < words; ++k) total += std::popcount(ap[k]);
+    int16_t* op = out + p * out_stride;
+    if (words == 1) {
+      const BitWord a0 = ap[0];
+      for (int o = 0; o < co; ++o) op[o] = int16_t(2 * std::popcount(a0 & wpos[o]) - total);
+    } else {
+      for (int o = 0; o < co; ++o) {
+        const BitWord* wp = wpos + int64_t(o) * words;
+        int s = 0;
+        for (int k = 0; k < words; ++k) s += std::popcount(ap[k] & wp[k]);
+        op[o] = int16_t(2 * s - total);
+      }
+    }
+  }
+}
+
+BILLNET_INT_KERNEL
+void PointwiseInt32Portable(int64_t count, int ci, const int32_t* __restrict x, int co,
+                            const int32_t* __restrict wpos_mask, int32_t* __restrict out) {
+  for (int64_t p = 0; p < count; ++p) {
+    const int32_t* xp = x + p * ci;
+    uint32_t total = 0;
+    for (int c = 0; c < ci; ++c) total += uint32_t(xp[c]);
+    int32_t* op = out + p * co;
+    for (int o = 0; o < co; ++o) {
+      const int32_t* m = wpos_mask + int64_t(o) * ci;
+      uint32_t s = 0;
+      for (int c = 0; c < ci; ++c) s += uint32_t(xp[c] & m[c]);
+      op[o] = int32_t(2u * s - total);
+    }
+  }
+}
+
+// ------------------------------------------------------------------ pooling, norms
+
+BILLNET_INT_KERNEL
+void MaxPoolRowInt32Portable(int w_in, int c, const int32_t* __restrict row0,
+                             const int32_t* __restrict row1, int32_t* __restrict out) {
+  const int ow = w_in / 2;
+  for (int x = 0; x < ow; ++x) {
+    const int32_t* a = row0 + int64_t(2 * x) * c;
+    const int32_t* b = row1 + int64_t(2 * x) * c;
+    int32_t* o = out + int64_t(x) * c;
+    for (int k = 0; k < c; ++k) o[k] = std::max(std::max(a[k], a[c + k]), std::max(b[k], b[c + k]));
+  }
+}
+
+BILLNET_INT_KERNEL
+void ThresholdPackPortable(int64_t positions, int channels, const int32_t* __restrict x,
+                           const int32_t* __restrict lo, const int32_t* __restrict hi,
+                           BitWord* __restrict out) {
+  const int nw = WordsFor(channels);
+  for (int64_t p = 0; p < positions; ++p) {
+    const int32_t* xp = x + p * channels;
+    BitWord* op = out + p * nw;
+    for (int k = 0; k < nw; ++k) {
+      const int base = k * kBitsPerWord;
+      const int n = std::min(kBitsPerWord, channels - base);
+      // Compare into bytes (vectorized), then pack 8 bytes at a time with a
+      // multiply that gathers byte i's low bit into bit i.
+      alignas(64) uint8_t b[kBitsPerWord] = {};
+      for (int j = 0; j < n; ++j)
+        b[j] = uint8_t((xp[base + j] >= lo[base + j]) & (xp[base + j] <= hi[base + j]));
+      BitWord word = 0;
+      for (int q = 0; q < kBitsPerWord / 8; ++q) {
+        uint64_t v;
+        std::memcpy(&v, b + 8 * q, 8);
+        word |= ((v * 0x0102040810204080ull) >> 56) << (8 * q);
+      }
+      op[k] = word;
+    }
+  }
+}
+
+// ------------------------------------------------------------------ GAP, TGAP, MUX-OR
+
+BILLNET_INT_KERNEL
+void CountBitsPortable(int64_t positions, int channels, const BitWord* __restrict bits,
+                       int32_t* __restrict counts) {
+  const int nw = WordsFor(channels);
+  for (int c = 0; c < channels; ++c) counts[c] = 0;
+  for (int64_t p = 0; p < positions; ++p)
+    for (int k = 0; k < nw; ++k) {
+      const BitWord w = bits[p * nw + k];
+      const int n = std::min(kBitsPerWord, channels - k * kBitsPerWord);
+      int32_t* ck = counts + k * kBitsPerWord;
+      for (int j = 0; j < n; ++j) ck[j] += int32_t((w >> j) & 1);
+    }
+}
+
+void TgapSelectPortable(int channels, int area, const int32_t* counts, BitWord* select) {
+  const int nw = WordsFor(channels);
+  for (int k = 0; k < nw; ++k) select[k] = 0;
+  for (int c = 0; c < channels; ++c)
+    if (2 * int64_t(counts[c]) > area) select[c / kBitsPerWord] |= BitWord(1) << (c % kBitsPerWord);
+}
+
+BILLNET_INT_KERNEL
+void MuxOrBitsPortable(int64_t positions, int words, const BitWord* x, const BitWord* i1,
+                       const BitWord* select, BitWord* out) {
+  for (int64_t p = 0; p < positions; ++p)
+    for (int k = 0; k < words; ++k)
+      out[p * words + k] = i1[p * words + k] | (x[p * words + k] & ~select[k]);
+}
+
+// ------------------------------------------------------------------ QLSTM, dense
+
+BILLNET_INT_KERNEL
+void QlstmStepPortable(int inputs, int units, int area, const int32_t* __restrict wih_neg,
+                       const int32_t* __restrict whh_neg, const int32_t* __restrict x,
+                       int32_t* __restrict h, int32_t* __restrict c, int32_t* __restrict z) {
+  for (int r = 0; r < 4 * units; ++r) {
+    const int32_t* mi = wih_neg + int64_t(r) * inputs;
+    const int32_t* mh = whh_neg + int64_t(r) * units;
+    int32_t zi = 0, zh = 0;
+    for (int j = 0; j < inputs; ++j) zi += (x[j] ^ mi[j]) - mi[j];
+    for (int k = 0; k < units; ++k) zh += (h[k] ^ mh[k]) - mh[k];
+    z[r] = zi + area * zh;
+  }
+  for (int k = 0; k < units; ++k) {
+    const int32_t i = z[k] > 0, f = z[units + k] > 0, o = z[3 * units + k] > 0;
+    const int32_t g = z[2 * units + k] >= 0 ? 1 : -1;
+    const int32_t cn = std::clamp(f * c[k] + i * g, -1, 1);
+    c[k] = cn;
+    h[k] = o * cn;
+  }
+}
+
+BILLNET_INT_KERNEL
+void DenseTernaryPortable(int inputs, int outputs, const int8_t* __restrict w,
+                          const int32_t* __restrict h, int32_t* __restrict out) {
+  for (int o = 0; o < outputs; ++o) {
+    const int8_t* wo = w + int64_t(o) * inputs;
+    int32_t s = 0;
+    for (int j = 0; j < inputs; ++j) s += int32_t(wo[j]) * h[j];
+    out[o] = s;
+  }
+}
+
+// ------------------------------------------------------------------ float LSTM (S3-S4)
+
+namespace {
+inline float Sigmoid(float z) { return 1.f / (1.f + std::exp(-z)); }
+}  // namespace
+
+void LstmStepFloatPortable(int inputs, int units, const float* w_ih, const float* w_hh,
+                           const float* x, float* h, float* c, float* z) {
+  for (int r = 0; r < 4 * units; ++r) {
+    float acc = 0.f;
+    const float* wi = w_ih + int64_t(r) * inputs;
+    for (int j = 0; j < inputs; ++j) acc += wi[j] * x[j];
+    const float* wh = w_hh + int64_t(r) * units;
+    for (int k = 0; k < units; ++k) acc += wh[k] * h[k];
+    z[r] = acc;
+  }
+  for (int k = 0; k < units; ++k) {
+    const float i = Sigmoid(z[k]), f = Sigmoid(z[units + k]);
+    const float g = std::tanh(z[2 * units + k]), o = Sigmoid(z[3 * units + k]);
+    c[k] = f * c[k] + i * g;
+    h[k] = o * std::tanh(c[k]);
+  }
+}
+
+}  // namespace billnet

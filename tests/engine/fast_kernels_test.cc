@@ -1,0 +1,629 @@
+// The fast integer kernels (engine/src/kernels/fast/) against the scalar
+// reference kernels, bit for bit, on seeded random shapes: odd channel
+// counts, channel counts around multiples of 64, values at the extremes of
+// each layer's range (DESIGN.md 2.1), every stride and padding the topology
+// uses. Then whole models: a fast session's responses, state and every
+// traced tensor equal the reference session's exactly (S3, S4, S5; tiny,
+// odd and BILLNET 2x topologies; state carried across windows; RunBatch).
+#include "kernels/fast/fast_kernels.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <climits>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "billnet/session.h"
+#include "fast_runner.h"
+#include "kernels/fast/bitpack.h"
+#include "kernels/reference.h"
+#include "rng.h"
+#include "test_util.h"
+
+namespace billnet {
+namespace {
+
+std::string Describe(const ConvSpec& c) {
+  return "conv in " + ShapeString(c.in) + " co " + std::to_string(c.co) + " groups " +
+         std::to_string(c.groups) + " k " + std::to_string(c.kt) + "x" + std::to_string(c.kh) +
+         "x" + std::to_string(c.kw) + " stride " + std::to_string(c.st) + "x" +
+         std::to_string(c.sh) + "x" + std::to_string(c.sw) + " pad " + std::to_string(c.pt) + "x" +
+         std::to_string(c.ph) + "x" + std::to_string(c.pw);
+}
+
+ConvSpec Spec(const Shape4& in, int co, int groups, std::array<int, 3> k, std::array<int, 3> s,
+              std::array<int, 3> p) {
+  ConvSpec c;
+  c.name = "test";
+  c.ci = in.c;
+  c.co = co;
+  c.groups = groups;
+  c.kt = k[0], c.kh = k[1], c.kw = k[2];
+  c.st = s[0], c.sh = s[1], c.sw = s[2];
+  c.pt = p[0], c.ph = p[1], c.pw = p[2];
+  c.in = in;
+  c.out = Shape4{(in.t + 2 * c.pt - c.kt) / c.st + 1, (in.h + 2 * c.ph - c.kh) / c.sh + 1,
+                 (in.w + 2 * c.pw - c.kw) / c.sw + 1, co};
+  return c;
+}
+
+// +-1 weights in the reference layout [co][kt][kh][kw][ci/g].
+std::vector<int8_t> RandomSigns(Rng& rng, int64_t n) {
+  std::vector<int8_t> w(n);
+  for (auto& v : w) v = rng.Below(2) ? 1 : -1;
+  return w;
+}
+
+// Values in [-m, m], a quarter of them at the extremes.
+int32_t Extremish(Rng& rng, int32_t m) {
+  switch (rng.Below(8)) {
+    case 0:
+      return m;
+    case 1:
+      return -m;
+    default:
+      return int32_t(int64_t(rng.Below(2 * uint64_t(m) + 1)) - m);
+  }
+}
+
+std::vector<BitWord> Pack(int64_t positions, int channels, const std::vector<uint8_t>& bytes) {
+  std::vector<BitWord> w(positions * WordsFor(channels), ~BitWord(0));
+  PackBitsPortable(positions, channels, bytes.data(), w.data());
+  return w;
+}
+
+std::vector<uint8_t> RandomBits(Rng& rng, int64_t n, int density_percent) {
+  std::vector<uint8_t> b(n);
+  for (auto& v : b) v = rng.Below(100) < uint64_t(density_percent);
+  return b;
+}
+
+// ------------------------------------------------------------ bit packing
+
+TEST(BitPack, OneHotBitOrderAndZeroPadding) {
+  for (int channels : {1, 5, 63, 64, 65, 127, 128, 130, 256}) {
+    SCOPED_TRACE("channels " + std::to_string(channels));
+    const int nw = WordsFor(channels);
+    EXPECT_EQ(nw, (channels + 63) / 64);
+    for (int c = 0; c < channels; ++c) {
+      std::vector<uint8_t> bytes(channels, 0);
+      bytes[c] = 1;
+      const auto w = Pack(1, channels, bytes);
+      for (int k = 0; k < nw; ++k)
+        ASSERT_EQ(w[k], k == c / 64 ? BitWord(1) << (c % 64) : 0) << "channel " << c;
+    }
+    // All ones: padding bits stay 0.
+    const auto w = Pack(1, channels, std::vector<uint8_t>(channels, 1));
+    const int tail = channels % 64;
+    EXPECT_EQ(w[nw - 1], tail ? (BitWord(1) << tail) - 1 : ~BitWord(0));
+    // Round trip on random bits over several positions.
+    Rng rng(channels);
+    const auto bytes = RandomBits(rng, 7 * int64_t(channels), 50);
+    std::vector<uint8_t> back(bytes.size(), 9);
+    UnpackBitsPortable(7, channels, Pack(7, channels, bytes).data(), back.data());
+    EXPECT_EQ(back, bytes);
+  }
+}
+
+// ------------------------------------------------------------ convolutions
+
+// Runs ConvRowInt16Portable over every output row of `c` on `in` (int32
+// values that fit int16), with weights in the reference layout.
+std::vector<int32_t> FastConv(const ConvSpec& c, const std::vector<int32_t>& in,
+                              const std::vector<int8_t>& w) {
+  const Shape4 ps = PaddedInputShape(c);
+  std::vector<int16_t> padded(ps.elements(), 0);
+  for (int t = 0; t < c.in.t; ++t)
+    for (int y = 0; y < c.in.h; ++y)
+      for (int x = 0; x < c.in.w; ++x)
+        for (int k = 0; k < c.ci; ++k)
+          padded[((int64_t(t + c.pt) * ps.h + y + c.ph) * ps.w + x + c.pw) * c.ci + k] =
+              int16_t(in[((int64_t(t) * c.in.h + y) * c.in.w + x) * c.ci + k]);
+  const int taps_cig = c.kt * c.kh * c.kw * (c.ci / c.groups);
+  const int kpad = ConvRowLength(taps_cig);
+  std::vector<int16_t> rows(int64_t(c.co) * kpad, 0);
+  for (int o = 0; o < c.co; ++o)
+    for (int j = 0; j < taps_cig; ++j) rows[int64_t(o) * kpad + j] = w[int64_t(o) * taps_cig + j];
+  // Garbage in col must not matter (it meets zero weights past the taps).
+  std::vector<int16_t> col(int64_t(c.groups) * kpad, int16_t(0x7abc));
+  std::vector<int32_t> out(c.out.elements(), -12345);
+  for (int t = 0; t < c.out.t; ++t)
+    for (int y = 0; y < c.out.h; ++y)
+      ConvRowInt16Portable(c, padded.data(), t, y, rows.data(), kpad, col.data(),
+                           out.data() + (int64_t(t) * c.out.h + y) * c.out.w * c.co);
+  return out;
+}
+
+TEST(FastKernels, StemConvMatchesReference) {
+  // The stem geometry (3x5x5, stride 2, pad 1x2x2) on odd and even sizes,
+  // inputs v = 2x - 255 including the extremes +-255 everywhere.
+  Rng rng(101);
+  for (int trial = 0; trial < 12; ++trial) {
+    const Shape4 in{int(2 + rng.Below(5)), int(5 + rng.Below(12)), int(5 + rng.Below(12)), 3};
+    const int co = 1 + int(rng.Below(40));
+    const ConvSpec c = Spec(in, co, 1, {3, 5, 5}, {2, 2, 2}, {1, 2, 2});
+    SCOPED_TRACE("seed 101 trial " + std::to_string(trial) + " " + Describe(c));
+    std::vector<uint8_t> rgb(in.elements());
+    for (auto& b : rgb) b = trial % 4 == 0 ? 255 : trial % 4 == 1 ? 0 : uint8_t(rng.Below(256));
+    std::vector<int32_t> v(rgb.size());
+    for (size_t i = 0; i < rgb.size(); ++i) v[i] = 2 * int32_t(rgb[i]) - 255;
+    const auto w = trial % 4 < 2 ? std::vector<int8_t>(c.weight_count(), trial % 2 ? -1 : 1)
+                                 : RandomSigns(rng, c.weight_count());
+    std::vector<int32_t> want(c.out.elements());
+    Conv3dReference(c, v.data(), w.data(), want.data());
+    EXPECT_EQ(FastConv(c, v, w), want);
+    // The stem's input conversion writes the same v into the padded interior.
+    const Shape4 ps = PaddedInputShape(c);
+    std::vector<int16_t> padded(ps.elements(), 0);
+    StemInputInt16Portable(c, rgb.data(), padded.data());
+    int64_t nonzero_border = 0, mismatches = 0;
+    for (int t = 0; t < ps.t; ++t)
+      for (int y = 0; y < ps.h; ++y)
+        for (int x = 0; x < ps.w; ++x)
+          for (int k = 0; k < 3; ++k) {
+            const int16_t got = padded[((int64_t(t) * ps.h + y) * ps.w + x) * 3 + k];
+            const int it = t - c.pt, iy = y - c.ph, ix = x - c.pw;
+            if (it < 0 || it >= in.t || iy < 0 || iy >= in.h || ix < 0 || ix >= in.w)
+              nonzero_border += got != 0;
+            else
+              mismatches += got != v[((int64_t(it) * in.h + iy) * in.w + ix) * 3 + k];
+          }
+    EXPECT_EQ(nonzero_border, 0);
+    EXPECT_EQ(mismatches, 0);
+  }
+}
+
+TEST(FastKernels, GroupedConvMatchesReference) {
+  // The CF's grouped 3x3x3 (stride 1, pad 1) and other strides/paddings,
+  // groups 1..5 with odd per-group counts, inputs in [-ci, ci] of a CF with
+  // up to ci = 512 (int16), extremes included.
+  Rng rng(202);
+  for (int trial = 0; trial < 40; ++trial) {
+    const int groups = 1 + int(rng.Below(5));
+    const int cig = 1 + int(rng.Below(trial < 30 ? 9 : 40));
+    const Shape4 in{int(1 + rng.Below(4)), int(1 + rng.Below(7)), int(1 + rng.Below(9)),
+                    groups * cig};
+    const int co = groups * (1 + int(rng.Below(9)));
+    const bool cf = trial % 3 != 2;
+    const std::array<int, 3> s =
+        cf ? std::array<int, 3>{1, 1, 1}
+           : std::array<int, 3>{int(1 + rng.Below(2)), int(1 + rng.Below(2)),
+                                int(1 + rng.Below(2))};
+    const std::array<int, 3> p =
+        cf ? std::array<int, 3>{1, 1, 1}
+           : std::array<int, 3>{int(rng.Below(2)), int(rng.Below(3)), int(rng.Below(2))};
+    const ConvSpec c = Spec(in, co, groups, {3, 3, 3}, s, p);
+    if (c.out.t < 1 || c.out.h < 1 || c.out.w < 1) continue;
+    const int32_t range = int32_t(1 + rng.Below(512));
+    SCOPED_TRACE("seed 202 trial " + std::to_string(trial) + " " + Describe(c) + " range " +
+                 std::to_string(range));
+    std::vector<int32_t> v(in.elements());
+    for (auto& x : v) x = trial % 5 == 0 ? range : trial % 5 == 1 ? -range : Extremish(rng, range);
+    const auto w = trial % 5 < 2 ? std::vector<int8_t>(c.weight_count(), 1)
+                                 : RandomSigns(rng, c.weight_count());
+    std::vector<int32_t> want(c.out.elements());
+    Conv3dReference(c, v.data(), w.data(), want.data());
+    EXPECT_EQ(FastConv(c, v, w), want);
+  }
+}
+
+TEST(FastKernels, PointwiseBinaryMatchesReference) {
+  Rng rng(303);
+  for (int ci : {1, 3, 7, 32, 63, 64, 65, 100, 128, 129, 200, 256}) {
+    for (int density : {0, 3, 50, 97, 100}) {
+      const int co = 1 + int(rng.Below(70));
+      const int64_t positions = 1 + int64_t(rng.Below(40));
+      SCOPED_TRACE("seed 303 ci " + std::to_string(ci) + " co " + std::to_string(co) + " density " +
+                   std::to_string(density));
+      const ConvSpec c =
+          Spec(Shape4{1, 1, int(positions), ci}, co, 1, {1, 1, 1}, {1, 1, 1}, {0, 0, 0});
+      const auto bits = RandomBits(rng, positions * ci, density);
+      const auto w = density == 100 ? std::vector<int8_t>(int64_t(co) * ci, -1)
+                                    : RandomSigns(rng, int64_t(co) * ci);
+      std::vector<int32_t> want(positions * co);
+      Conv3dReference(c, bits.data(), w.data(), want.data());
+      const int words = WordsFor(ci);
+      std::vector<BitWord> wpos(int64_t(co) * words, 0);
+      for (int o = 0; o < co; ++o)
+        for (int i = 0; i < ci; ++i)
+          if (w[int64_t(o) * ci + i] > 0)
+            wpos[int64_t(o) * words + i / 64] |= BitWord(1) << (i % 64);
+      // Rows written with a stride (the padded grouped-conv input).
+      const int64_t stride = co + 3;
+      std::vector<int16_t> out(positions * stride, 7);
+      PointwiseBinaryPortable(positions, words, Pack(positions, ci, bits).data(), co, wpos.data(),
+                              out.data(), stride);
+      for (int64_t p = 0; p < positions; ++p) {
+        for (int o = 0; o < co; ++o)
+          ASSERT_EQ(out[p * stride + o], want[p * co + o]) << p << " " << o;
+        for (int o = co; o < stride; ++o) ASSERT_EQ(out[p * stride + o], 7) << "wrote past a row";
+      }
+    }
+  }
+}
+
+TEST(FastKernels, PointwiseInt32MatchesReferenceAtTheRangeLimits) {
+  // Second pointwise: inputs up to +-221,184 (DESIGN 2.1), ci = cm up to 128.
+  Rng rng(404);
+  constexpr int32_t kMax = 221184;
+  for (int ci : {1, 2, 3, 8, 15, 16, 33, 64, 127, 128}) {
+    for (int trial = 0; trial < 4; ++trial) {
+      const int co = 1 + int(rng.Below(60));
+      const int64_t positions = 1 + int64_t(rng.Below(20));
+      SCOPED_TRACE("seed 404 ci " + std::to_string(ci) + " co " + std::to_string(co) + " trial " +
+                   std::to_string(trial));
+      const ConvSpec c =
+          Spec(Shape4{1, 1, int(positions), ci}, co, 1, {1, 1, 1}, {1, 1, 1}, {0, 0, 0});
+      std::vector<int32_t> x(positions * ci);
+      for (auto& v : x) v = trial == 0 ? kMax : trial == 1 ? -kMax : Extremish(rng, kMax);
+      const auto w = RandomSigns(rng, int64_t(co) * ci);
+      std::vector<int32_t> want(positions * co);
+      Conv3dReference(c, x.data(), w.data(), want.data());
+      std::vector<int32_t> mask(w.size());
+      for (size_t i = 0; i < w.size(); ++i) mask[i] = w[i] > 0 ? -1 : 0;
+      std::vector<int32_t> out(positions * co, 7);
+      PointwiseInt32Portable(positions, ci, x.data(), co, mask.data(), out.data());
+      EXPECT_EQ(out, want);
+    }
+  }
+}
+
+// ------------------------------------------------------------ pooling, norms
+
+TEST(FastKernels, MaxPoolRowsMatchReferenceOnOddSizes) {
+  Rng rng(505);
+  for (int trial = 0; trial < 20; ++trial) {
+    const Shape4 s{int(1 + rng.Below(3)), int(2 + rng.Below(6)), int(2 + rng.Below(7)),
+                   int(1 + rng.Below(70))};
+    SCOPED_TRACE("seed 505 trial " + std::to_string(trial) + " shape " + ShapeString(s));
+    std::vector<int32_t> x(s.elements());
+    for (auto& v : x) {
+      const uint64_t r = rng.Below(10);
+      v = r == 0 ? INT32_MIN : r == 1 ? INT32_MAX : int32_t(rng.Below(2001)) - 1000;
+    }
+    const Shape4 o{s.t, s.h / 2, s.w / 2, s.c};
+    std::vector<int32_t> want(o.elements());
+    MaxPool1x2x2Reference(s, x.data(), want.data());
+    std::vector<int32_t> got(o.elements(), 7);
+    const int64_t row = int64_t(s.w) * s.c;
+    for (int t = 0; t < s.t; ++t)
+      for (int y = 0; y < o.h; ++y)
+        MaxPoolRowInt32Portable(s.w, s.c, x.data() + (int64_t(t) * s.h + 2 * y) * row,
+                                x.data() + (int64_t(t) * s.h + 2 * y + 1) * row,
+                                got.data() + (int64_t(t) * o.h + y) * o.w * s.c);
+    EXPECT_EQ(got, want);
+  }
+}
+
+TEST(FastKernels, ThresholdsMatchReference) {
+  Rng rng(606);
+  for (int channels : {1, 5, 31, 63, 64, 65, 128, 130, 256}) {
+    for (Stage stage : {Stage::kS3, Stage::kS4, Stage::kS5}) {
+      SCOPED_TRACE("seed 606 channels " + std::to_string(channels) + " " + StageName(stage));
+      const int64_t positions = 1 + int64_t(rng.Below(30));
+      NormParams p;
+      for (int c = 0; c < channels; ++c) {
+        const int8_t pol = int8_t(int(rng.Below(3)) - 1);
+        p.polarity.push_back(pol);
+        const uint64_t r = rng.Below(8);
+        p.threshold.push_back(pol == 0 ? int32_t(rng.Below(3))  // 0, or a non-zero constant
+                              : r == 0 ? INT32_MIN
+                              : r == 1 ? INT32_MAX
+                                       : int32_t(rng.Below(41)) - 20);
+      }
+      std::vector<int32_t> x(positions * channels);
+      for (auto& v : x) {
+        const uint64_t r = rng.Below(10);
+        v = r == 0 ? INT32_MIN : r == 1 ? INT32_MAX : int32_t(rng.Below(41)) - 20;
+      }
+      std::vector<uint8_t> want(x.size());
+      if (stage == Stage::kS3)
+        NormThresholdReference(positions, channels, x.data(), p.threshold.data(), p.polarity.data(),
+                               want.data());
+      else
+        HeavisideReference(int64_t(x.size()), x.data(), want.data());
+      const FastNorm n = MakeFastNorm(channels, p, stage);
+      std::vector<BitWord> bits(positions * WordsFor(channels), ~BitWord(0));
+      ThresholdPackPortable(positions, channels, x.data(), n.lo.data(), n.hi.data(), bits.data());
+      EXPECT_EQ(bits, Pack(positions, channels, want)) << "(padding bits must be 0 too)";
+    }
+  }
+}
+
+// ------------------------------------------------------------ GAP, TGAP, MUX-OR
+
+TEST(FastKernels, GapTgapAndMuxOrMatchReference) {
+  Rng rng(707);
+  for (int channels : {1, 7, 63, 64, 65, 128, 200, 256}) {
+    for (auto [h, w] : {std::pair{1, 1}, {1, 3}, {2, 4}, {3, 3}, {6, 8}, {5, 7}}) {
+      const Shape4 s{int(1 + rng.Below(3)), h, w, channels};
+      const int area = h * w;
+      SCOPED_TRACE("seed 707 shape " + ShapeString(s));
+      // Per (t, c) densities around one half, so counts hit area / 2 exactly.
+      std::vector<uint8_t> x(s.elements()), i1(s.elements());
+      for (int t = 0; t < s.t; ++t)
+        for (int c = 0; c < channels; ++c) {
+          const int ones = std::clamp(area / 2 + int(rng.Below(3)) - 1, 0, area);
+          for (int p = 0; p < area; ++p) {
+            x[(int64_t(t) * area + p) * channels + c] = p < ones;
+            i1[(int64_t(t) * area + p) * channels + c] = uint8_t(rng.Below(2));
+          }
+        }
+      const int words = WordsFor(channels);
+      const auto xb = Pack(s.positions(), channels, x), ib = Pack(s.positions(), channels, i1);
+      std::vector<int32_t> gap_want(int64_t(s.t) * channels), gap(gap_want.size(), 7);
+      GapBitsReference(s, x.data(), gap_want.data());
+      std::vector<uint8_t> sel_want(int64_t(s.t) * channels), mux_want(s.elements());
+      TgapBitsReference(s, x.data(), sel_want.data());
+      MuxOrBitsReference(s, x.data(), i1.data(), sel_want.data(), mux_want.data());
+      std::vector<BitWord> mux(ib);  // in place, as the runner does
+      std::vector<uint8_t> sel(sel_want.size());
+      std::vector<BitWord> sw(words + 1, ~BitWord(0));
+      for (int t = 0; t < s.t; ++t) {
+        const int64_t off = int64_t(t) * area * words;
+        CountBitsPortable(area, channels, xb.data() + off, gap.data() + int64_t(t) * channels);
+        TgapSelectPortable(channels, area, gap.data() + int64_t(t) * channels, sw.data());
+        for (int c = 0; c < channels; ++c)
+          sel[int64_t(t) * channels + c] = (sw[c / 64] >> (c % 64)) & 1;
+        MuxOrBitsPortable(area, words, xb.data() + off, mux.data() + off, sw.data(),
+                          mux.data() + off);
+      }
+      EXPECT_EQ(gap, gap_want);
+      EXPECT_EQ(sel, sel_want);
+      EXPECT_EQ(mux, Pack(s.positions(), channels, mux_want));
+    }
+  }
+}
+
+// ------------------------------------------------------------ LSTM, dense
+
+TEST(FastKernels, QlstmAndDenseMatchReferenceOverSteps) {
+  Rng rng(808);
+  for (auto [inputs, units, area] :
+       {std::array{1, 1, 1}, {5, 3, 3}, {64, 16, 4}, {256, 128, 48}, {80, 9, 17}, {300, 33, 48}}) {
+    SCOPED_TRACE("seed 808 inputs " + std::to_string(inputs) + " units " + std::to_string(units) +
+                 " area " + std::to_string(area));
+    const auto wih = RandomSigns(rng, 4 * int64_t(units) * inputs);
+    const auto whh = RandomSigns(rng, 4 * int64_t(units) * units);
+    std::vector<int32_t> mih(wih.size()), mhh(whh.size());
+    for (size_t i = 0; i < wih.size(); ++i) mih[i] = wih[i] < 0 ? -1 : 0;
+    for (size_t i = 0; i < whh.size(); ++i) mhh[i] = whh[i] < 0 ? -1 : 0;
+    std::vector<int8_t> dense(5 * int64_t(units));
+    for (auto& v : dense) v = int8_t(int(rng.Below(3)) - 1);
+    std::vector<int8_t> h8(units), c8(units);
+    for (int k = 0; k < units; ++k)
+      h8[k] = int8_t(int(rng.Below(3)) - 1), c8[k] = int8_t(int(rng.Below(3)) - 1);
+    std::vector<int32_t> h32(h8.begin(), h8.end()), c32(c8.begin(), c8.end()), z(4 * units);
+    for (int step = 0; step < 6; ++step) {
+      std::vector<int32_t> x(inputs);
+      for (auto& v : x) v = step == 0 ? area : step == 1 ? 0 : int32_t(rng.Below(area + 1));
+      QlstmStepReference(inputs, units, area, wih.data(), whh.data(), x.data(), h8.data(),
+                         c8.data());
+      QlstmStepPortable(inputs, units, area, mih.data(), mhh.data(), x.data(), h32.data(),
+                        c32.data(), z.data());
+      ASSERT_EQ(h32, std::vector<int32_t>(h8.begin(), h8.end())) << "step " << step;
+      ASSERT_EQ(c32, std::vector<int32_t>(c8.begin(), c8.end())) << "step " << step;
+      std::vector<int32_t> want(5), got(5, 7);
+      DenseIntReference(units, 5, dense.data(), h8.data(), want.data());
+      DenseTernaryPortable(units, 5, dense.data(), h32.data(), got.data());
+      ASSERT_EQ(got, want) << "step " << step;
+    }
+  }
+}
+
+TEST(FastKernels, FloatLstmStepIsTheReferenceBitForBit) {
+  Rng rng(909);
+  for (auto [inputs, units] : {std::pair{1, 1}, {7, 5}, {256, 128}, {80, 9}}) {
+    SCOPED_TRACE("seed 909 inputs " + std::to_string(inputs) + " units " + std::to_string(units));
+    std::vector<float> wih(4 * int64_t(units) * inputs), whh(4 * int64_t(units) * units);
+    for (auto& v : wih) v = float(rng.Normal() * 0.2);
+    for (auto& v : whh) v = float(rng.Normal() * 0.2);
+    std::vector<float> h(units, 0.f), c(units, 0.f), h2 = h, c2 = c, z(4 * units);
+    for (int step = 0; step < 5; ++step) {
+      std::vector<float> x(inputs);
+      for (auto& v : x) v = float(rng.Below(49)) / 48.f;
+      LstmStepFloatReference(inputs, units, wih.data(), whh.data(), x.data(), h.data(), c.data());
+      LstmStepFloatPortable(inputs, units, wih.data(), whh.data(), x.data(), h2.data(), c2.data(),
+                            z.data());
+      ASSERT_EQ(h2, h) << "step " << step;
+      ASSERT_EQ(c2, c) << "step " << step;
+    }
+  }
+}
+
+// ------------------------------------------------------------ whole models
+
+using testing::RandomModel;
+using testing::RandomWindow;
+using testing::TinyTopology;
+
+// Odd sizes everywhere: 80 channels at the end (two words, 16 used), groups
+// of 2-5 channels, odd frame sizes (floor pooling drops rows and columns).
+TopologyConfig OddTopology() {
+  TopologyConfig t;
+  t.base_channels = 20;
+  t.groups = 5;
+  t.lstm_units = 9;
+  t.classes = 4;
+  t.tail_mor_blocks = 1;
+  t.frames = 5;
+  t.height = 35;
+  t.width = 37;
+  return t;
+}
+
+::testing::AssertionResult SameTrace(const std::vector<TracedTensor>& a,
+                                     const std::vector<TracedTensor>& b) {
+  if (a.size() != b.size())
+    return ::testing::AssertionFailure() << a.size() << " vs " << b.size() << " tensors";
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].name != b[i].name)
+      return ::testing::AssertionFailure()
+             << "tensor " << i << ": " << a[i].name << " vs " << b[i].name;
+    if (a[i].shape != b[i].shape || a[i].is_integer != b[i].is_integer)
+      return ::testing::AssertionFailure() << a[i].name << ": shape or type differs";
+    if (a[i].ints != b[i].ints) {
+      size_t j = 0;
+      while (j < a[i].ints.size() && j < b[i].ints.size() && a[i].ints[j] == b[i].ints[j]) ++j;
+      return ::testing::AssertionFailure() << a[i].name << ": integers differ first at " << j;
+    }
+    if (a[i].floats != b[i].floats)
+      return ::testing::AssertionFailure() << a[i].name << ": floats differ";
+  }
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult SameResponse(const Response& a, const Response& b) {
+  if (a.steps != b.steps || a.classes != b.classes)
+    return ::testing::AssertionFailure() << "shapes";
+  if (a.scores != b.scores) return ::testing::AssertionFailure() << "scores differ";
+  if (a.integer_scores != b.integer_scores)
+    return ::testing::AssertionFailure() << "integer scores";
+  if (a.scores_are_integers != b.scores_are_integers)
+    return ::testing::AssertionFailure() << "kind";
+  if (a.probabilities != b.probabilities) return ::testing::AssertionFailure() << "probabilities";
+  if (a.top_class != b.top_class || a.top_probability != b.top_probability)
+    return ::testing::AssertionFailure() << "top classes";
+  return ::testing::AssertionSuccess();
+}
+
+// Runs `windows` through a fast and a reference session of `m` (state carried),
+// comparing every response, state and traced tensor.
+void ExpectFastEqualsReference(const std::shared_ptr<const Model>& m, int windows, uint64_t seed) {
+  Session fast(m, KernelChoice::kFast), ref(m, KernelChoice::kReference);
+  ASSERT_STREQ(fast.kernels(), "fast");
+  ASSERT_STREQ(ref.kernels(), "reference");
+  Response rf, rr;
+  for (int i = 0; i < windows; ++i) {
+    SCOPED_TRACE("window " + std::to_string(i));
+    const auto w = RandomWindow(*m, seed + i);
+    std::vector<TracedTensor> tf, tr;
+    ASSERT_TRUE(fast.Run(w.data(), w.size(), &rf, &tf).ok());
+    ASSERT_TRUE(ref.Run(w.data(), w.size(), &rr, &tr).ok());
+    EXPECT_TRUE(SameTrace(tf, tr));
+    EXPECT_TRUE(SameResponse(rf, rr));
+    EXPECT_EQ(fast.h(), ref.h());
+    EXPECT_EQ(fast.c(), ref.c());
+  }
+}
+
+TEST(FastSession, TinyAndOddTopologiesEqualTheReferenceExactly) {
+  for (int s = 3; s <= 5; ++s)
+    for (const auto& [name, topo] : {std::pair{"tiny", TinyTopology()}, {"odd", OddTopology()}})
+      for (uint64_t seed : {1, 2, 3}) {
+        SCOPED_TRACE(std::string(name) + " stage s" + std::to_string(s) + " seed " +
+                     std::to_string(seed));
+        auto m = RandomModel(Stage(s), seed, topo);
+        ASSERT_TRUE(m);
+        ExpectFastEqualsReference(m, 3, 100 * seed);
+      }
+}
+
+TEST(FastSession, Billnet2xEqualsTheReferenceExactly) {
+  for (int s = 3; s <= 5; ++s) {
+    SCOPED_TRACE("BILLNET 2x stage s" + std::to_string(s));
+    auto m = RandomModel(Stage(s), 7, Billnet2x());
+    ASSERT_TRUE(m);
+    ExpectFastEqualsReference(m, 2, 77);
+  }
+}
+
+TEST(FastSession, HotPathWithoutTraceAndRunBatchEqualTheReference) {
+  for (int s = 3; s <= 5; ++s) {
+    SCOPED_TRACE("stage s" + std::to_string(s));
+    auto m = RandomModel(Stage(s), 61, OddTopology());
+    auto other = RandomModel(Stage(s == 5 ? 3 : s + 1), 62);  // another model in the batch
+    ASSERT_TRUE(m && other);
+    Session f0(m, KernelChoice::kFast), f1(m, KernelChoice::kFast), f2(other, KernelChoice::kFast);
+    Session r0(m, KernelChoice::kReference), r1(m, KernelChoice::kReference),
+        r2(other, KernelChoice::kReference);
+    Session* fb[3] = {&f0, &f1, &f2};
+    Session* rb[3] = {&r0, &r1, &r2};
+    Response fo[3], ro[3];
+    for (int round = 0; round < 3; ++round) {  // state carried through batches
+      SCOPED_TRACE("round " + std::to_string(round));
+      std::vector<std::vector<uint8_t>> w;
+      for (int i = 0; i < 3; ++i) w.push_back(RandomWindow(i == 2 ? *other : *m, 10 * round + i));
+      const uint8_t* ptrs[3] = {w[0].data(), w[1].data(), w[2].data()};
+      ASSERT_TRUE(RunBatch(fb, ptrs, 3, fo).ok());
+      ASSERT_TRUE(RunBatch(rb, ptrs, 3, ro).ok());
+      for (int i = 0; i < 3; ++i) {
+        EXPECT_TRUE(SameResponse(fo[i], ro[i])) << "entry " << i;
+        EXPECT_EQ(fb[i]->h(), rb[i]->h());
+        EXPECT_EQ(fb[i]->c(), rb[i]->c());
+      }
+    }
+    // A state exported by the reference path runs on the fast path.
+    const auto blob = r0.ExportState();
+    Session g(m, KernelChoice::kFast);
+    ASSERT_TRUE(g.ImportState(blob.data(), blob.size()).ok());
+    const auto w = RandomWindow(*m, 999);
+    Response a, b;
+    ASSERT_TRUE(g.Run(w.data(), w.size(), &a).ok());
+    ASSERT_TRUE(r0.Run(w.data(), w.size(), &b).ok());
+    EXPECT_TRUE(SameResponse(a, b));
+  }
+}
+
+// Sets BILLNET_KERNELS for one scope.
+class ScopedKernelsEnv {
+ public:
+  explicit ScopedKernelsEnv(const char* value) {
+    if (const char* old = std::getenv("BILLNET_KERNELS")) old_ = old, had_ = true;
+    if (value)
+      setenv("BILLNET_KERNELS", value, 1);
+    else
+      unsetenv("BILLNET_KERNELS");
+  }
+  ~ScopedKernelsEnv() {
+    if (had_)
+      setenv("BILLNET_KERNELS", old_.c_str(), 1);
+    else
+      unsetenv("BILLNET_KERNELS");
+  }
+
+ private:
+  std::string old_;
+  bool had_ = false;
+};
+
+TEST(FastSession, EnvironmentForcesAPathAndTheSessionReportsIt) {
+  auto s1 = RandomModel(Stage::kS1, 5), s2 = RandomModel(Stage::kS2, 5),
+       s3 = RandomModel(Stage::kS3, 5), s5 = RandomModel(Stage::kS5, 5);
+  ASSERT_TRUE(s1 && s2 && s3 && s5);
+  {
+    ScopedKernelsEnv env(nullptr);  // default: fast for S3-S5, reference for S1-S2
+    EXPECT_STREQ(Session(s3).kernels(), "fast");
+    EXPECT_STREQ(Session(s5).kernels(), "fast");
+    EXPECT_STREQ(Session(s1).kernels(), "reference");
+    EXPECT_STREQ(Session(s2).kernels(), "reference");
+    EXPECT_STREQ(KernelVariant(), "fast");
+  }
+  {
+    ScopedKernelsEnv env("reference");
+    EXPECT_STREQ(Session(s3).kernels(), "reference");
+    EXPECT_STREQ(Session(s5).kernels(), "reference");
+    EXPECT_STREQ(KernelVariant(), "reference");
+    // An explicit choice wins over the environment.
+    EXPECT_STREQ(Session(s5, KernelChoice::kFast).kernels(), "fast");
+  }
+  {
+    ScopedKernelsEnv env("fast");
+    EXPECT_STREQ(Session(s5).kernels(), "fast");
+    EXPECT_STREQ(Session(s1).kernels(), "reference");  // no fast float path
+    EXPECT_STREQ(Session(s1, KernelChoice::kFast).kernels(), "reference");
+    EXPECT_EQ(KernelChoiceFromEnvironment(), KernelChoice::kFast);
+  }
+  {
+    ScopedKernelsEnv env("bogus");
+    EXPECT_EQ(KernelChoiceFromEnvironment(), KernelChoice::kFast);
+    EXPECT_STREQ(Session(s3, KernelChoice::kReference).kernels(), "reference");
+  }
+}
+
+}  // namespace
+}  // namespace billnet
