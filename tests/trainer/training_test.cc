@@ -197,6 +197,36 @@ TEST(Config, CurriculumRampsTheSceneDifficultyOverStageOneOnly) {
   ASSERT_TRUE(FromJson(j, &c).ok());
   EXPECT_EQ(c.train.curriculum_epochs, 6);
   EXPECT_EQ(c.train.synth.difficulty, 0.0);
+  // A class curriculum comes first: its phases keep the epoch's clip count,
+  // and the difficulty ramp starts after them.
+  nlohmann::json phases = nlohmann::json::array();
+  phases.push_back({{"epochs", 2}, {"labels", {0, 1, 2, 3}}});
+  phases.push_back({{"epochs", 1}, {"labels", {0, 1, 2, 3, 4, 5, 6, 7, 8}}});
+  j["train"]["class_curriculum"] = phases;
+  j["train"]["clips_per_class"] = 4;
+  ASSERT_TRUE(FromJson(j, &c).ok());
+  ASSERT_EQ(c.train.class_curriculum.size(), 2u);
+  TrainConfig back = TrainConfig::Default();
+  ASSERT_TRUE(FromJson(ToJson(c), &back).ok());
+  EXPECT_EQ(ToJson(back), ToJson(c));
+  SynthDataSpec e0 = EpochSynthSpec(c.train, 1, 1), e2 = EpochSynthSpec(c.train, 1, 2),
+                e3 = EpochSynthSpec(c.train, 1, 3);
+  EXPECT_EQ(e0.labels, (std::vector<int>{0, 1, 2, 3}));
+  EXPECT_EQ(e0.clips_per_class, 27);  // 4 x 27 clips over 4 classes
+  EXPECT_EQ(e2.labels.size(), 9u);
+  EXPECT_EQ(e2.clips_per_class, 12);
+  EXPECT_TRUE(e3.labels.empty());  // all classes
+  EXPECT_EQ(e3.clips_per_class, 4);
+  EXPECT_DOUBLE_EQ(e3.difficulty, 0.0);
+  EXPECT_DOUBLE_EQ(EpochDifficulty(c.train, 1, 6), 0.5);  // 3 of 6 ramp epochs
+  EXPECT_TRUE(EpochSynthSpec(c.train, 2, 0).labels.empty());
+  j["train"]["class_curriculum"][1]["labels"] = {3, 27};
+  s = FromJson(j, &c);
+  EXPECT_NE(s.message().find("class_curriculum[1].labels"), std::string::npos) << s.message();
+  j["train"]["class_curriculum"][1]["labels"] = {3};
+  j["train"]["class_curriculum"][1]["epochs"] = 0;
+  EXPECT_FALSE(FromJson(j, &c).ok());
+
   // The difficulty reaches the renderer: a plain scene differs from the full one.
   SynthDataSpec spec;
   spec.clips_per_class = 1;

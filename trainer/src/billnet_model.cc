@@ -203,7 +203,7 @@ ForwardResult BillnetModelImpl::forward(const torch::Tensor& video, torch::Tenso
     }
     logits.push_back(h.matmul(wd.t()));
   }
-  return ForwardResult{torch::stack(logits, 1), h, c};
+  return ForwardResult{torch::stack(logits, 1), h, c, feat};
 }
 
 FoldedNorm FoldBatchNorm(const torch::nn::BatchNorm3d& bn) {

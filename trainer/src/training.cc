@@ -76,6 +76,12 @@ json ToJson(const DataSource& d) {
     j["fresh_each_epoch"] = d.fresh_each_epoch;
     j["difficulty"] = d.synth.difficulty;
     j["curriculum_epochs"] = d.curriculum_epochs;
+    if (!d.class_curriculum.empty()) {
+      json phases = json::array();
+      for (const auto& p : d.class_curriculum)
+        phases.push_back({{"epochs", p.epochs}, {"labels", p.labels}});
+      j["class_curriculum"] = phases;
+    }
   } else {
     j["dir"] = d.dir;
     j["split"] = d.split;
@@ -109,7 +115,7 @@ Status FromJson(const json& j, DataSource* d, const std::string& where) {
                                     {"kind", "seed", "clips_per_class", "labels", "streams",
                                      "gestures_per_stream", "source_width", "source_height",
                                      "source_fps", "fresh_each_epoch", "difficulty", "curriculum_epochs",
-                                     "dir", "split", "max_clips"},
+                                     "class_curriculum", "dir", "split", "max_clips"},
                                     where));
   BILLNET_RETURN_IF_ERROR(Read(j, "kind", &d->kind, where));
   if (d->kind != "synth" && d->kind != "jester" && d->kind != "videos")
@@ -130,6 +136,26 @@ Status FromJson(const json& j, DataSource* d, const std::string& where) {
     return InvalidArgument("config: '" + where + "difficulty' must be in [0, 1]");
   if (d->curriculum_epochs < 0)
     return InvalidArgument("config: '" + where + "curriculum_epochs' must be >= 0");
+  if (j.contains("class_curriculum")) {
+    const json& phases = j.at("class_curriculum");
+    if (!phases.is_array())
+      return InvalidArgument("config: '" + where + "class_curriculum' must be an array");
+    d->class_curriculum.clear();
+    for (size_t i = 0; i < phases.size(); ++i) {
+      const std::string w = where + "class_curriculum[" + std::to_string(i) + "].";
+      BILLNET_RETURN_IF_ERROR(CheckKeys(phases[i], {"epochs", "labels"}, w));
+      DataSource::ClassPhase p;
+      BILLNET_RETURN_IF_ERROR(Read(phases[i], "epochs", &p.epochs, w));
+      BILLNET_RETURN_IF_ERROR(Read(phases[i], "labels", &p.labels, w));
+      if (p.epochs < 1) return InvalidArgument("config: '" + w + "epochs' must be >= 1");
+      if (p.labels.empty()) return InvalidArgument("config: '" + w + "labels' must not be empty");
+      for (int l : p.labels)
+        if (l < 0 || l >= synth::kNumClasses)
+          return InvalidArgument("config: '" + w + "labels' has " + std::to_string(l) +
+                                 ", outside 0..26");
+      d->class_curriculum.push_back(std::move(p));
+    }
+  }
   BILLNET_RETURN_IF_ERROR(Read(j, "dir", &d->dir, where));
   BILLNET_RETURN_IF_ERROR(Read(j, "split", &d->split, where));
   BILLNET_RETURN_IF_ERROR(Read(j, "max_clips", &d->max_clips, where));
@@ -145,8 +171,29 @@ Status FromJson(const json& j, DataSource* d, const std::string& where) {
 double EpochDifficulty(const DataSource& d, int stage, int epoch) {
   if (d.curriculum_epochs <= 0) return d.synth.difficulty;
   if (stage != 1) return 1.0;
-  const double ramp = std::min(1.0, double(epoch) / d.curriculum_epochs);
+  int class_epochs = 0;
+  for (const auto& p : d.class_curriculum) class_epochs += p.epochs;
+  const double ramp =
+      std::min(1.0, double(std::max(0, epoch - class_epochs)) / d.curriculum_epochs);
   return d.synth.difficulty + (1.0 - d.synth.difficulty) * ramp;
+}
+
+SynthDataSpec EpochSynthSpec(const DataSource& d, int stage, int epoch) {
+  SynthDataSpec spec = d.synth;
+  spec.difficulty = EpochDifficulty(d, stage, epoch);
+  if (stage != 1) return spec;
+  int end = 0;
+  for (const auto& p : d.class_curriculum) {
+    end += p.epochs;
+    if (epoch < end) {
+      const int all = d.synth.labels.empty() ? synth::kNumClasses : int(d.synth.labels.size());
+      const int total = d.synth.clips_per_class * all, n = int(p.labels.size());
+      spec.labels = p.labels;
+      spec.clips_per_class = (total + n - 1) / n;
+      break;
+    }
+  }
+  return spec;
 }
 
 namespace {
@@ -679,8 +726,8 @@ Status Trainer::LoadEpochData(int stage, int epoch) {
   if (!clips_.empty() && !fresh) return Status::Ok();
   DataSource src = config_.train;
   if (fresh) {
+    src.synth = EpochSynthSpec(config_.train, stage, epoch);
     src.synth.seed = Mix(Mix(config_.train.synth.seed, uint64_t(stage)), uint64_t(epoch));
-    src.synth.difficulty = EpochDifficulty(config_.train, stage, epoch);
   }
   BILLNET_ASSIGN_OR_RETURN(std::vector<Clip> train, LoadClips(src, geometry_));
   clips_.clear();
@@ -842,10 +889,12 @@ Status Trainer::Run() {
         static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
       BILLNET_RETURN_IF_ERROR(LoadEpochData(stage, epoch));
       if (config_.train.kind == "synth" && config_.train.fresh_each_epoch &&
-          config_.train.curriculum_epochs > 0) {
-        char buf[96];
-        std::snprintf(buf, sizeof buf, "S%d epoch %d: scene difficulty %.2f", stage, epoch + 1,
-                      EpochDifficulty(config_.train, stage, epoch));
+          (config_.train.curriculum_epochs > 0 || !config_.train.class_curriculum.empty())) {
+        const SynthDataSpec spec = EpochSynthSpec(config_.train, stage, epoch);
+        char buf[128];
+        std::snprintf(buf, sizeof buf, "S%d epoch %d: scene difficulty %.2f, %d classes", stage,
+                      epoch + 1, spec.difficulty,
+                      spec.labels.empty() ? synth::kNumClasses : int(spec.labels.size()));
         Log(buf);
       }
       const std::vector<BatchPlan> plans = PlanEpoch(stage, epoch);

@@ -21,6 +21,7 @@ namespace billnet::trainer {
 struct ForwardResult {
   torch::Tensor logits;  // [B, steps, classes]
   torch::Tensor h, c;    // LSTM state after the window, [B, U]
+  torch::Tensor feat;    // the LSTM input per step (GAP output), [B, steps, C]; with grad
 };
 
 class BillnetModelImpl : public torch::nn::Module {

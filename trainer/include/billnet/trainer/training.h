@@ -54,6 +54,17 @@ struct DataSource {
   // synth.difficulty) * min(1, e / curriculum_epochs); later epochs and
   // stages at 1. 0: no curriculum (synth.difficulty throughout).
   int curriculum_epochs = 0;
+  // Training data with fresh_each_epoch only: a class curriculum run before
+  // the difficulty ramp. Stage S1's first phases[0].epochs epochs render only
+  // phases[0].labels, the next phases[1].epochs only phases[1].labels, and so
+  // on; each phase renders as many clips as the full class set would
+  // (clips_per_class x classes, spread over the phase's classes). The
+  // difficulty ramp starts after the last phase. Empty: none.
+  struct ClassPhase {
+    int epochs = 0;
+    std::vector<int> labels;
+  };
+  std::vector<ClassPhase> class_curriculum;
   std::string kind = "synth";
   std::string dir;              // jester: dataset folder; videos: index CSV
   std::string split = "train";  // jester: split name
@@ -90,6 +101,9 @@ struct TrainConfig {
 // The scene difficulty of the training data rendered for (stage 1..5,
 // 0-based epoch) under `d`'s curriculum (DataSource::curriculum_epochs).
 double EpochDifficulty(const DataSource& d, int stage, int epoch);
+// The synthetic spec rendered for (stage, epoch): labels, clips per class and
+// difficulty under `d`'s class and difficulty curricula; seed unchanged.
+SynthDataSpec EpochSynthSpec(const DataSource& d, int stage, int epoch);
 
 nlohmann::json ToJson(const TrainConfig& c);
 // Fills `out` from JSON over the defaults; unknown keys and bad values are an
