@@ -229,7 +229,7 @@ void ServiceCore::CancelAll(const std::string& message) {
     std::lock_guard<std::mutex> lock(mu_);
     streams.assign(streams_.begin(), streams_.end());
   }
-  for (auto& s : streams) s->Cancel(ServeStatus(Code::kCancelled, message));
+  for (auto& s : streams) s->Cancel(ServeStatus(Code::kUnavailable, message));
 }
 
 size_t ServiceCore::active_streams() const {

@@ -84,7 +84,9 @@ class ServiceCore {
   bool draining() const;
   // Waits until no stream runs or the deadline passes; true if none runs.
   bool WaitForStreams(Clock::time_point deadline);
-  // Cancels every running stream (CANCELLED with `message`).
+  // Ends every running stream with UNAVAILABLE and `message`: the server is
+  // going away, so a client resumes elsewhere with its last state token
+  // (DESIGN.md 3); a client's own cancel stays CANCELLED.
   void CancelAll(const std::string& message);
   size_t active_streams() const;
 

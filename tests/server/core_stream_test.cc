@@ -541,5 +541,23 @@ TEST(CoreStreamTest, DrainEndsLiveStreamsAndFinishesFileStreams) {
   EXPECT_TRUE(h.core->WaitForStreams(Clock::now() + std::chrono::seconds(30)));
 }
 
+// When the drain's deadline passes, the streams still running are cut with
+// UNAVAILABLE (resume elsewhere with the token), never CANCELLED (which
+// means the client gave up).
+TEST(CoreStreamTest, StreamsCutAtShutdownEndUnavailable) {
+  CoreHarness h(OneVersionRepo("core_cut"));
+  const auto clip = EncodeClip(VideoCodec::kMjpeg, "matroska", 40);
+  Recorder file;
+  std::shared_ptr<Stream> fs;
+  StartInfo info;
+  ASSERT_TRUE(h.core->OpenStream(FileConfig("file"), &file, &fs, &info).ok());
+  fs->PushChunkBlocking(std::string(clip.begin(), clip.begin() + clip.size() / 2));
+  h.core->BeginDrain();
+  h.core->CancelAll("server shut down before the stream finished");
+  ASSERT_TRUE(file.WaitEnd());
+  EXPECT_EQ(file.status.code, Code::kUnavailable) << file.status.ToString();
+  EXPECT_NE(file.status.message.find("shut down"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace billnet::server
