@@ -13,6 +13,7 @@
 #include "billnet/viz/charts.h"
 #include "billnet/viz/png.h"
 #include "grpc_test_util.h"
+#include "client_test_util.h"
 
 namespace billnet::client {
 namespace {
@@ -22,35 +23,11 @@ using server::testing::EncodeClip;
 using server::testing::ExpectedWindows;
 using server::testing::GrpcHarness;
 using server::testing::TempDir;
-using server::testing::WriteTinyVersion;
 
-std::string Repo(const std::string& name) {
-  const std::string repo = TempDir(name);
-  WriteTinyVersion(repo, "tiny", 1, 1);
-  return repo;
-}
-
-std::string WriteClip(const std::string& dir, const std::string& name,
-                      const std::vector<uint8_t>& bytes) {
-  const std::string path = dir + "/" + name;
-  std::ofstream(path, std::ios::binary)
-      .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-  return path;
-}
-
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-Result Client(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  Result r;
-  r.code = RunClient(args, out, err);
-  r.out = out.str();
-  r.err = err.str();
-  return r;
-}
+using testing::Client;
+using testing::Repo;
+using testing::Result;
+using testing::WriteClip;
 
 std::vector<nlohmann::json> JsonLines(const std::string& text) {
   std::vector<nlohmann::json> lines;
