@@ -308,6 +308,52 @@ TEST(Import, ExportImportExportGivesTheSameFileWeights) {
 
 // A tiny 27-class model on 48 x 64 clips: every block of BILLNET, quick to
 // train, with a 3 x 4 GAP area (smaller ones leave binary stages too little).
+// Imported norms hold in eval mode only; ReestimateNorms makes training mode
+// (batch statistics) compute the file's function on the windows it saw,
+// and leaves eval mode as it was. (S4/S5 norms are BSN: a positive scale
+// before the Heaviside, whose output does not depend on it.)
+TEST(Import, ReestimatedNormsMakeTrainingModeComputeTheFilesFunction) {
+  const TopologyPlan plan = *BuildPlan(testing::TinyTopology());
+  const TopologyConfig& tc = plan.config;
+  torch::manual_seed(5);
+  const torch::Tensor video =
+      torch::randint(0, 256, {4, tc.frames, tc.height, tc.width, 3}, torch::kUInt8);
+  torch::NoGradGuard ng;
+  for (Stage s : {Stage::kS1, Stage::kS2, Stage::kS3}) {
+    // A "trained" model: random affine, running statistics of the data.
+    torch::manual_seed(12);
+    BillnetModel a(plan);
+    a->set_stage(s);
+    for (auto& [name, bn] : a->norms()) {
+      bn->weight.uniform_(0.5, 2);
+      bn->bias.uniform_(-0.2, 0.2);
+      torch::nn::BatchNorm3d m = bn;
+      m->options.momentum(1.0);
+    }
+    a->train();
+    a->forward(video);
+    auto file = ExportStage(*a, s, ModelInfo{});
+    ASSERT_TRUE(file.ok()) << file.status().ToString();
+    BillnetModel b(plan), c(plan);
+    ASSERT_TRUE(ImportWeights(*b, **file).ok());
+    ASSERT_TRUE(ImportWeights(*c, **file).ok());
+    auto logits = [&](BillnetModel& m, bool training) {
+      m->train(training);
+      return m->forward(video).logits.to(torch::kFloat64);
+    };
+    const torch::Tensor want = logits(b, false);
+    const double scale = want.abs().max().item<double>();
+    ASSERT_GT(scale, 1e-3) << StageName(s);
+    auto worst = [&](const torch::Tensor& got) {
+      return (got - want).abs().max().item<double>() / scale;
+    };
+    EXPECT_GT(worst(logits(c, true)), 1e-2) << StageName(s);  // imported as is: differs
+    ReestimateNorms(*b, [&] { b->forward(video); });
+    EXPECT_LT(worst(logits(b, false)), 1e-4) << StageName(s);  // eval mode unchanged
+    EXPECT_LT(worst(logits(b, true)), 1e-4) << StageName(s);   // training mode agrees
+  }
+}
+
 TrainConfig TinyConfig(const fs::path& dir) {
   TrainConfig c = TrainConfig::Default();
   c.name = "tiny";
@@ -490,6 +536,61 @@ TEST(Training, ANewMachineContinuesFromTheCommittedStageFiles) {
   Status s = Train(other);
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("another model"), std::string::npos) << s.message();
+  fs::remove_all(dir);
+}
+
+TEST(Training, InitFromStartsANewVersionFromAnotherVersionsWeights) {
+  const fs::path dir = TempDir("initfrom");
+  TrainConfig a = TinyConfig(dir);
+  a.last_stage = 1;
+  ASSERT_TRUE(Train(a).ok());
+  const fs::path a_s1 = fs::path(a.repo) / "tiny" / "1" / "s1.safetensors";
+  // Version 2 with S1 at 0 epochs exports its starting weights as they are.
+  TrainConfig b = a;
+  b.version = "2";
+  b.checkpoint_dir = (dir / "ckpt2").string();
+  b.stages[0].epochs = 0;
+  auto weights = [](const fs::path& file) {
+    auto m = Model::LoadFile(file.string());
+    EXPECT_TRUE(m.ok()) << m.status().message();
+    return (*m)->weights().conv;
+  };
+  ASSERT_TRUE(Train(b).ok());
+  const fs::path b_s1 = fs::path(b.repo) / "tiny" / "2" / "s1.safetensors";
+  EXPECT_NE(weights(b_s1), weights(a_s1));  // the seed's random start
+  fs::remove_all(b.checkpoint_dir);
+  fs::remove_all(b_s1.parent_path());
+  b.init_from = a_s1.string();
+  ASSERT_TRUE(Train(b).ok());
+  EXPECT_EQ(weights(b_s1), weights(a_s1));
+  auto m = Model::LoadFile(b_s1.string());
+  ASSERT_TRUE(m.ok());
+  EXPECT_NE((*m)->info().provenance.find(a_s1.string()), std::string::npos);
+
+  // Errors name the file: missing, a later stage than the one it starts, another topology.
+  fs::remove_all(b.checkpoint_dir);
+  fs::remove_all(b_s1.parent_path());
+  b.init_from = (dir / "missing.safetensors").string();
+  Status s = Train(b);
+  EXPECT_EQ(s.code(), StatusCode::kNotFound);
+  EXPECT_NE(s.message().find("missing.safetensors"), std::string::npos) << s.message();
+  TrainConfig c = a;
+  c.version = "3";
+  c.checkpoint_dir = (dir / "ckpt3").string();
+  c.first_stage = c.last_stage = 2;
+  c.stages[1].epochs = 0;
+  c.init_from = a_s1.string();
+  ASSERT_TRUE(Train(c).ok());  // S1 weights start S2
+  const fs::path c_s2 = fs::path(c.repo) / "tiny" / "3" / "s2.safetensors";
+  b.init_from = c_s2.string();
+  s = Train(b);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("s2.safetensors"), std::string::npos) << s.message();
+  b.init_from = a_s1.string();
+  b.topology.lstm_units += 8;
+  s = Train(b);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("topology"), std::string::npos) << s.message();
   fs::remove_all(dir);
 }
 

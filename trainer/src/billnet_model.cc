@@ -73,6 +73,20 @@ torch::Tensor BillnetModelImpl::NormAct(const NormSpec& spec, const torch::Tenso
                                         double input_scale) {
   torch::nn::BatchNorm3d& bn = norms_.at(spec.name);
   const torch::Tensor x = input_scale == 1.0 ? x0 : x0 * input_scale;
+  if (norm_inputs) {
+    torch::NoGradGuard ng;
+    const torch::Tensor d = x.detach().to(torch::kFloat64);
+    auto& acc = (*norm_inputs)[spec.name];
+    const torch::Tensor n = torch::full({x.size(1)}, double(x.numel() / x.size(1)), d.options());
+    const torch::Tensor sum = d.sum({0, 2, 3, 4}), sq = (d * d).sum({0, 2, 3, 4});
+    if (!acc[0].defined()) {
+      acc = {n, sum, sq};
+    } else {
+      acc[0] += n;
+      acc[1] += sum;
+      acc[2] += sq;
+    }
+  }
   const double eps = bn->options.eps();
   const double momentum = bn->options.momentum().value_or(0.1);
   torch::Tensor y;
@@ -221,6 +235,47 @@ FoldedNorm FoldBatchNorm(const torch::nn::BatchNorm3d& bn) {
     f.offset.push_back(b[i] - m[i] * s);
   }
   return f;
+}
+
+void ReestimateNorms(BillnetModelImpl& model, const std::function<void()>& passes) {
+  std::map<std::string, std::array<torch::Tensor, 3>> stats;
+  const bool was_training = model.is_training();
+  model.eval();
+  model.norm_inputs = &stats;
+  try {
+    passes();
+  } catch (...) {
+    model.norm_inputs = nullptr;
+    throw;
+  }
+  model.norm_inputs = nullptr;
+  model.train(was_training);
+  torch::NoGradGuard ng;
+  for (auto& [name, bn] : model.norms()) {
+    auto it = stats.find(name);
+    if (it == stats.end()) continue;
+    const torch::Tensor n = it->second[0].cpu(), mean = it->second[1].cpu() / n;
+    const torch::Tensor var = (it->second[2].cpu() / n - mean * mean).clamp_min(0);
+    const FoldedNorm f = FoldBatchNorm(bn);
+    const double eps = bn->options.eps();
+    const int64_t channels = bn->weight.numel();
+    std::vector<float> gamma(channels), beta(channels), rm(channels), rv(channels);
+    for (int64_t c = 0; c < channels; ++c) {
+      const double m = mean[c].item<double>(), v = var[c].item<double>();
+      gamma[c] = float(f.scale[c] * std::sqrt(v + eps));
+      beta[c] = float(f.offset[c] + f.scale[c] * m);
+      rm[c] = float(m);
+      rv[c] = float(v);
+    }
+    auto put = [](torch::Tensor& dst, const std::vector<float>& v) {
+      dst.copy_(torch::tensor(v).to(dst.device(), dst.scalar_type()));
+    };
+    torch::nn::BatchNorm3d bn_mut = bn;
+    put(bn_mut->weight, gamma);
+    put(bn_mut->bias, beta);
+    put(bn_mut->running_mean, rm);
+    put(bn_mut->running_var, rv);
+  }
 }
 
 ModelWeights ExportWeights(BillnetModelImpl& model, Stage stage) {

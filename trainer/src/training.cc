@@ -215,6 +215,7 @@ json ToJson(const TrainConfig& c) {
           {"frame_rate", c.frame_rate},
           {"repo", c.repo},
           {"checkpoint_dir", c.checkpoint_dir},
+          {"init_from", c.init_from},
           {"train", ToJson(c.train)},
           {"test", ToJson(c.test)},
           {"calibration", ToJson(c.calibration)},
@@ -244,6 +245,7 @@ Status FromJson(const json& j, TrainConfig* c) {
                                      "frame_rate",
                                      "repo",
                                      "checkpoint_dir",
+                                     "init_from",
                                      "train",
                                      "test",
                                      "calibration",
@@ -285,6 +287,7 @@ Status FromJson(const json& j, TrainConfig* c) {
   BILLNET_RETURN_IF_ERROR(Read(j, "frame_rate", &c->frame_rate, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "repo", &c->repo, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "checkpoint_dir", &c->checkpoint_dir, ""));
+  BILLNET_RETURN_IF_ERROR(Read(j, "init_from", &c->init_from, ""));
   if (j.contains("train")) BILLNET_RETURN_IF_ERROR(FromJson(j["train"], &c->train, "train."));
   if (j.contains("test")) BILLNET_RETURN_IF_ERROR(FromJson(j["test"], &c->test, "test."));
   if (j.contains("calibration"))
@@ -523,6 +526,7 @@ class Trainer {
   // Fresh synthetic training data for (stage, epoch) when configured.
   Status LoadEpochData(int stage, int epoch);
   Status Resume();
+  Status ReestimateImportedNorms();
   Status SaveCheckpoint();
   std::vector<BatchPlan> PlanEpoch(int stage, int epoch) const;
   int64_t EpochSteps(int stage, int epoch) const { return int64_t(PlanEpoch(stage, epoch).size()); }
@@ -758,6 +762,20 @@ Status Trainer::SaveCheckpoint() {
   return WriteTextAtomic(ckpt_dir_ / "state.json", ToJson(state_).dump(2) + "\n");
 }
 
+// Imported norms hold in eval mode only (see ReestimateNorms): re-estimate
+// them on the calibration clips (the test clips when there are none).
+Status Trainer::ReestimateImportedNorms() {
+  const std::vector<Clip>& clips = calibration_.empty() ? test_ : calibration_;
+  if (clips.empty()) return Status::Ok();
+  try {
+    ReestimateNorms(*model_, [&] { EvaluateTorch(*model_, clips, config_.batch_size); });
+  } catch (const std::exception& e) {
+    return Internal(std::string("re-estimating norms: ") + e.what());
+  }
+  Log("re-estimated norm statistics on " + std::to_string(clips.size()) + " clips");
+  return Status::Ok();
+}
+
 Status Trainer::Resume() {
   const fs::path path = ckpt_dir_ / "checkpoint.pt";
   if (fs::exists(path)) {
@@ -792,17 +810,33 @@ Status Trainer::Resume() {
   }
   // No checkpoint: continue after the last stage file of this version.
   state_ = RunState{config_.first_stage, 0, {}};
+  bool from_own_file = false;
   for (int s = config_.last_stage; s >= 1; --s) {
     const fs::path file = version_dir_ / (StageName(s) + ".safetensors");
     if (!fs::exists(file)) continue;
     if (s < config_.first_stage - 1) break;
     BILLNET_ASSIGN_OR_RETURN(auto m, Model::LoadFile(file.string()));
     BILLNET_RETURN_IF_ERROR(ImportWeights(*model_, *m).WithContext(file.string()));
+    BILLNET_RETURN_IF_ERROR(ReestimateImportedNorms());
     state_.stage = s + 1;
+    from_own_file = true;
     Log("starting from stage file " + file.string());
     break;
   }
-  if (config_.first_stage > 1 && state_.stage == config_.first_stage) {
+  if (!from_own_file && !config_.init_from.empty()) {
+    // A new version continuing another's weights (init_from).
+    const std::string& file = config_.init_from;
+    if (!fs::exists(file)) return NotFound("init_from '" + file + "': no such file");
+    BILLNET_ASSIGN_OR_RETURN(auto m, Model::LoadFile(file));
+    if (int(m->info().stage) > config_.first_stage)
+      return InvalidArgument("init_from '" + file + "' is a stage " +
+                             std::to_string(int(m->info().stage)) +
+                             " file; it cannot start the earlier stage " +
+                             std::to_string(config_.first_stage));
+    BILLNET_RETURN_IF_ERROR(ImportWeights(*model_, *m).WithContext("init_from '" + file + "'"));
+    BILLNET_RETURN_IF_ERROR(ReestimateImportedNorms());
+    Log("starting S" + std::to_string(config_.first_stage) + " from init_from " + file);
+  } else if (!from_own_file && config_.first_stage > 1) {
     const fs::path file = version_dir_ / (StageName(config_.first_stage - 1) + ".safetensors");
     if (!fs::exists(file))
       return NotFound("first_stage " + std::to_string(config_.first_stage) + " needs '" +
@@ -839,6 +873,7 @@ Status Trainer::ExportStage(int stage, const EvalResult& test) {
                {"version", config_.version},
                {"data", provenance_data_},
                {"seed", config_.seed},
+               {"init_from", config_.init_from},
                {"epochs", epochs},
                {"batch_size", config_.batch_size},
                {"stage_learning_rate", config_.stages[stage - 1].learning_rate},

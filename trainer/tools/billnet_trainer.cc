@@ -258,7 +258,7 @@ int main(int argc, char** argv) {
   CLI::App app{"billnet-trainer: five-stage training, evaluation and verification of BILLNET"};
   app.require_subcommand(1);
 
-  std::string config_path, name, version, repo, ckpt, stages;
+  std::string config_path, name, version, repo, ckpt, stages, init_from;
   int threads = 0, clips_per_class = -1, streams = -1, test_clips = -1, max_steps = -1;
   int batch = 0;
   double epochs_scale = 0;
@@ -269,6 +269,8 @@ int main(int argc, char** argv) {
   train->add_option("--version", version, "model version");
   train->add_option("--repo", repo, "model repository (exports go to REPO/NAME/VERSION)");
   train->add_option("--checkpoint-dir", ckpt, "checkpoints, metrics and curves");
+  train->add_option("--init-from", init_from,
+                    "stage file whose weights start a new version (e.g. another version's s1)");
   train->add_option("--stages", stages, "stages to train, e.g. 1-5 or 3-5");
   train->add_option("--threads", threads, "torch threads (0: all cores)");
   train->add_option("--batch-size", batch, "mini-batch size");
@@ -318,6 +320,7 @@ int main(int argc, char** argv) {
     if (!version.empty()) o["version"] = version;
     if (!repo.empty()) o["repo"] = repo;
     if (!ckpt.empty()) o["checkpoint_dir"] = ckpt;
+    if (!init_from.empty()) o["init_from"] = init_from;
     if (threads > 0) o["threads"] = threads;
     if (batch > 0) o["batch_size"] = batch;
     if (clips_per_class >= 0) o["train"]["clips_per_class"] = clips_per_class;

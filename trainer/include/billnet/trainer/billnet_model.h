@@ -10,6 +10,8 @@
 
 #include <torch/torch.h>
 
+#include <array>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -49,6 +51,9 @@ class BillnetModelImpl : public torch::nn::Module {
   // block in S1/S2, "<block>.margin": [B], the smallest |mean - max/2| / max
   // of its TGAP decisions (how near a decision lay to its threshold).
   std::map<std::string, torch::Tensor>* trace = nullptr;
+  // When set, forward adds each norm's input per channel (float64, on the
+  // model's device): {count, sum, sum of squares}. See ReestimateNorms.
+  std::map<std::string, std::array<torch::Tensor, 3>>* norm_inputs = nullptr;
 
   torch::Tensor lstm_ih, lstm_hh;  // [4U, ni], [4U, U]; gate order i, f, g, o; no bias
   torch::Tensor dense;             // [K, U]; no bias
@@ -95,6 +100,16 @@ Status WriteStageFile(BillnetModelImpl& model, Stage stage, ModelInfo info,
 // gamma = 2^shift). The model's plan must equal the file's. Used by `verify`
 // and to start a stage from a committed stage file.
 Status ImportWeights(BillnetModelImpl& model, const Model& model_file);
+
+// A model file holds folded norms only, so ImportWeights leaves running mean 0
+// and variance 1: right in eval mode, wrong in training mode, whose batch
+// statistics then normalize every layer afresh (measured: a 17% top-1 S1 file
+// fell to 3.7% after one epoch of continued training). This runs `passes`
+// (forwards over representative windows) in eval mode, records each norm's
+// input mean and variance, and re-expresses the norms over them (running
+// statistics = the recorded ones, gamma and beta such that the folded affine
+// is unchanged), so training resumes from the function the file computes.
+void ReestimateNorms(BillnetModelImpl& model, const std::function<void()>& passes);
 
 }  // namespace billnet::trainer
 

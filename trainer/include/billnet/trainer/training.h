@@ -78,6 +78,10 @@ struct TrainConfig {
   double frame_rate = 6;
   std::string repo = "models";                 // exports go to repo/name/version/
   std::string checkpoint_dir = "checkpoints";  // per run; outside git
+  // A stage file whose weights start first_stage when this version has no
+  // checkpoint and no stage file yet: a new version that continues another's
+  // training (same topology). "" starts from the seed's random weights.
+  std::string init_from;
   DataSource train, test, calibration;
   int batch_size = 16;
   double decay_rate = 0.85;
