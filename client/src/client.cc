@@ -142,6 +142,26 @@ bool Client::FillModel(v1::ModelRef* ref) {
 }
 
 bool Client::ReadFile(const std::string& path, std::string* bytes) {
+  if (media::IsUrl(path)) {
+    auto source = media::UrlByteSource::Open(path, o_.timeout_s);
+    if (!source.ok()) {
+      err_ << "billnet-client: " << source.status().message() << "\n";
+      return false;
+    }
+    bytes->clear();
+    std::string buf(1 << 16, '\0');
+    for (;;) {
+      auto n = (*source)->Read(reinterpret_cast<uint8_t*>(buf.data()), buf.size());
+      if (!n.ok()) {
+        err_ << "billnet-client: " << n.status().message() << "\n";
+        return false;
+      }
+      if (*n == 0) break;
+      bytes->append(buf.data(), *n);
+      if (bytes->size() > kMaxUnaryBytes) break;  // Classify says why
+    }
+    return true;
+  }
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
     err_ << "billnet-client: no such file: " << path << "\n";

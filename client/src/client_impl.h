@@ -54,6 +54,14 @@ struct Options {
 std::string StageName(v1::Stage s);
 std::string ModelName(const v1::ModelId& m);
 
+// Whether a Stream call that ended with `st` (and that the client did not
+// cancel) lost its connection, so `stream` reconnects and resumes with the
+// last state token: UNAVAILABLE (the server went away, or drains), CANCELLED
+// (a server shut down before a file stream finished), UNKNOWN (the call ended
+// without a gRPC status: an L7 proxy whose upstream died mid-call, as HAProxy
+// ends it after a replica's SIGKILL; billnet-server never sends UNKNOWN).
+bool ResumableStreamStatus(const grpc::Status& st);
+
 class Client {
  public:
   Client(Options o, std::ostream& out, std::ostream& err);

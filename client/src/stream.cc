@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "billnet/media/byte_io.h"
 #include "billnet/viz/charts.h"
 #include "billnet/viz/png.h"
 #include "client_impl.h"
@@ -25,6 +26,16 @@ namespace billnet::client {
 using nlohmann::json;
 
 namespace {
+
+// A URL's last path component without query or fragment ("cam1" for
+// rtsp://host/live/cam1?x=1); the host when the path is empty.
+std::string UrlStreamId(const std::string& url) {
+  std::string rest = url.substr(url.find("://") + 3);
+  rest = rest.substr(0, rest.find_first_of("?#"));
+  while (!rest.empty() && rest.back() == '/') rest.pop_back();
+  const size_t slash = rest.rfind('/');
+  return slash == std::string::npos ? rest : rest.substr(slash + 1);
+}
 
 json ModelJson(const v1::ModelId& m) {
   return {{"name", m.name()}, {"version", m.version()}, {"stage", StageName(m.stage())}};
@@ -38,6 +49,9 @@ std::string StatusText(const grpc::Status& st) {
       break;
     case grpc::StatusCode::CANCELLED:
       code = "cancelled";
+      break;
+    case grpc::StatusCode::UNKNOWN:
+      code = "unknown";
       break;
     default:
       code = "status " + std::to_string(int(st.error_code()));
@@ -234,13 +248,20 @@ grpc::Status Client::StreamOnce(StreamRun* run, bool* lost, std::string* local_e
     *local_error = writer_error;
     return st;
   }
-  // A dropped connection (UNAVAILABLE: the server went away or drains) or a
-  // call the server cancelled (a shutdown before a file stream finished);
-  // never a call we cancelled ourselves.
-  *lost = !st.ok() && !run->cancelled &&
-          (st.error_code() == grpc::StatusCode::UNAVAILABLE ||
-           st.error_code() == grpc::StatusCode::CANCELLED);
+  // Never a call we cancelled ourselves.
+  *lost = !run->cancelled && ResumableStreamStatus(st);
   return st;
+}
+
+bool ResumableStreamStatus(const grpc::Status& st) {
+  switch (st.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:  // the server went away or drains
+    case grpc::StatusCode::CANCELLED:    // a shutdown before a file stream finished
+    case grpc::StatusCode::UNKNOWN:      // no gRPC status: a proxy's upstream died
+      return true;
+    default:
+      return false;
+  }
 }
 
 int Client::Stream() {
@@ -261,9 +282,11 @@ int Client::Stream() {
     device = true;
     spec.format = "v4l2";
   }
+  const bool url = !lavfi && !device && media::IsUrl(o_.source);
+  const bool live_url = url && media::IsLiveUrl(o_.source);
   if (!o_.input_format.empty()) {
     spec.format = o_.input_format;
-    if (!lavfi) device = true;
+    if (!lavfi && !url) device = true;
   }
   if (!o_.video_size.empty()) spec.format_options["video_size"] = o_.video_size;
   if (o_.capture_fps > 0) {
@@ -294,8 +317,9 @@ int Client::Stream() {
   if (!FillModel(config.mutable_model())) return kExitUsage;
   config.set_stream_id(lavfi    ? std::string("lavfi")
                        : device ? std::filesystem::path(spec.url).filename().string()
+                       : url    ? UrlStreamId(o_.source)
                                 : std::filesystem::path(o_.source).filename().string());
-  config.set_mode(device ? v1::STREAM_MODE_LIVE : v1::STREAM_MODE_FILE);
+  config.set_mode(device || live_url ? v1::STREAM_MODE_LIVE : v1::STREAM_MODE_FILE);
   v1::EventOptions* ev = config.mutable_events();
   if (o_.event_smoothing) ev->set_smoothing(*o_.event_smoothing);
   if (o_.event_enter) ev->set_enter_threshold(*o_.event_enter);
@@ -308,13 +332,20 @@ int Client::Stream() {
   }
 
   if (o_.passthrough) {
-    if (!std::filesystem::is_regular_file(o_.source, ec) &&
+    if (!url && !std::filesystem::is_regular_file(o_.source, ec) &&
         !std::filesystem::is_fifo(o_.source, ec)) {
       err_ << "billnet-client: no such file: " << o_.source << "\n";
       return kExitNotFound;
     }
+    auto uplink = std::make_unique<PassthroughUplink>(o_.source, o_.timeout_s);
+    if (url) {  // open it now: a missing resource is the source's fault, not the server's
+      if (Status s = uplink->Begin(0); !s.ok()) {
+        err_ << "billnet-client: " << s.message() << "\n";
+        return s.code() == StatusCode::kNotFound ? kExitNotFound : kExitError;
+      }
+    }
     if (!Connect()) return kExitUnreachable;
-    run.uplink = std::make_unique<PassthroughUplink>(o_.source);
+    run.uplink = std::move(uplink);
   } else {
     auto codec = media::ParseVideoCodec(o_.codec);
     if (!codec.ok()) {
@@ -322,7 +353,7 @@ int Client::Stream() {
            << "\n";
       return kExitUsage;
     }
-    if (!lavfi && !device && !std::filesystem::is_regular_file(o_.source, ec) &&
+    if (!lavfi && !device && !url && !std::filesystem::is_regular_file(o_.source, ec) &&
         !std::filesystem::is_fifo(o_.source, ec)) {
       err_ << "billnet-client: no such file: " << o_.source << "\n";
       return kExitNotFound;
@@ -349,7 +380,7 @@ int Client::Stream() {
     if (!up.ok()) {
       err_ << "billnet-client: cannot open " << (device ? "capture device " : "") << o_.source
            << ": " << up.status().message() << "\n";
-      return kExitError;
+      return up.status().code() == StatusCode::kNotFound ? kExitNotFound : kExitError;
     }
     if (!o_.json && !(o_.live_view || o_.out_is_terminal))
       out_ << "client side: model frames of " << eo.target.width << "x" << eo.target.height

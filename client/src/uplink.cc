@@ -22,7 +22,11 @@ bool Pacer::Wait(double ts) {
 
 Status PassthroughUplink::Begin(double) {
   offset_ = 0;
-  if (!in_) {
+  if (media::IsUrl(path_)) {
+    if (!url_) {
+      BILLNET_ASSIGN_OR_RETURN(url_, media::UrlByteSource::Open(path_, timeout_s_));
+    }
+  } else if (!in_) {
     in_ = std::make_unique<std::ifstream>(path_, std::ios::binary);
     if (!*in_) return NotFound("cannot open " + path_);
   }
@@ -30,7 +34,13 @@ Status PassthroughUplink::Begin(double) {
 }
 
 StatusOr<bool> PassthroughUplink::Next(size_t max_bytes, std::string* chunk) {
-  if (offset_ >= bytes_.size() && !eof_) {
+  if (offset_ >= bytes_.size() && !eof_ && url_) {
+    std::string more(max_bytes, '\0');
+    BILLNET_ASSIGN_OR_RETURN(size_t n,
+                             url_->Read(reinterpret_cast<uint8_t*>(more.data()), max_bytes));
+    if (n == 0) eof_ = true;
+    bytes_.append(more.data(), n);
+  } else if (offset_ >= bytes_.size() && !eof_) {
     std::string more(max_bytes, '\0');
     in_->read(more.data(), std::streamsize(max_bytes));
     const std::streamsize n = in_->gcount();

@@ -87,15 +87,19 @@ class Uplink {
 
 class PassthroughUplink : public Uplink {
  public:
-  // Reads `path` (a file or a FIFO) as the writer asks. Every byte read is
-  // kept: a reconnect resends them from the first.
-  explicit PassthroughUplink(std::string path) : path_(std::move(path)) {}
+  // Reads `path` (a file, a FIFO or a URL: media::IsUrl, opened with
+  // `timeout_s`) as the writer asks. Every byte read is kept: a reconnect
+  // resends them from the first.
+  explicit PassthroughUplink(std::string path, double timeout_s = 10)
+      : path_(std::move(path)), timeout_s_(timeout_s) {}
   Status Begin(double) override;
   StatusOr<bool> Next(size_t max_bytes, std::string* chunk) override;
 
  private:
   std::string path_;
+  double timeout_s_;
   std::unique_ptr<std::ifstream> in_;
+  std::unique_ptr<media::ByteSource> url_;
   bool eof_ = false;
   std::string bytes_;  // read so far
   size_t offset_ = 0;  // sent on this connection

@@ -16,7 +16,11 @@ Status AvError(int err, const std::string& where) {
   StatusCode code = StatusCode::kCorruption;
   if (err == AVERROR(ENOMEM)) {
     code = StatusCode::kResourceExhausted;
-  } else if (err == AVERROR(ENOENT)) {
+  } else if (err == AVERROR(ENOENT) || err == AVERROR_HTTP_NOT_FOUND ||
+             err == AVERROR(ECONNREFUSED) || err == AVERROR(EHOSTUNREACH) ||
+             err == AVERROR(ENETUNREACH) || err == AVERROR(ETIMEDOUT)) {
+    // A source that cannot be had: no such file, HTTP 404, a host that refuses
+    // or does not answer.
     code = StatusCode::kNotFound;
   } else if (err == AVERROR_DECODER_NOT_FOUND || err == AVERROR_DEMUXER_NOT_FOUND ||
              err == AVERROR_ENCODER_NOT_FOUND || err == AVERROR_MUXER_NOT_FOUND ||

@@ -25,7 +25,8 @@ namespace billnet::media::internal {
 // av_strerror's text for `err`.
 std::string AvErrorText(int err);
 // "<where>: <av_strerror text>" with a code chosen from the error: ENOMEM ->
-// ResourceExhausted, ENOENT -> NotFound, *_NOT_FOUND/ENOSYS/PATCHWELCOME ->
+// ResourceExhausted, ENOENT/HTTP 404/ECONNREFUSED/EHOSTUNREACH/ENETUNREACH/
+// ETIMEDOUT -> NotFound, *_NOT_FOUND/ENOSYS/PATCHWELCOME ->
 // Unsupported, EINVAL -> InvalidArgument, anything else -> Corruption.
 Status AvError(int err, const std::string& where);
 

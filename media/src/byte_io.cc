@@ -1,5 +1,9 @@
 #include "billnet/media/byte_io.h"
 
+#include "av_util.h"
+
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -73,6 +77,56 @@ Status WriteFileBytes(const std::string& path, std::span<const uint8_t> bytes) {
     return ResourceExhausted("'" + path + "': close failed: " + std::strerror(errno));
   }
   return Status::Ok();
+}
+
+bool IsUrl(std::string_view s) {
+  const size_t colon = s.find("://");
+  if (colon == std::string_view::npos || colon == 0) return false;
+  if (!std::isalpha(static_cast<unsigned char>(s[0]))) return false;
+  for (size_t i = 1; i < colon; ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (!std::isalnum(c) && c != '+' && c != '-' && c != '.') return false;
+  }
+  return true;
+}
+
+bool IsLiveUrl(std::string_view url) {
+  if (!IsUrl(url)) return false;
+  std::string scheme(url.substr(0, url.find("://")));
+  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* live : {"rtsp", "rtsps", "rtmp", "rtmps", "udp", "rtp", "srt", "tcp"})
+    if (scheme == live) return true;
+  return false;
+}
+
+StatusOr<std::unique_ptr<UrlByteSource>> UrlByteSource::Open(const std::string& url,
+                                                               double timeout_s) {
+  AVDictionary* raw = nullptr;
+  const std::string us = std::to_string(static_cast<int64_t>(timeout_s * 1e6));
+  av_dict_set(&raw, "rw_timeout", us.c_str(), 0);
+  av_dict_set(&raw, "timeout", us.c_str(), 0);
+  std::unique_ptr<AVDictionary, internal::AvDictionaryDeleter> options(raw);
+  AVIOContext* io = nullptr;
+  raw = options.release();
+  const int err = avio_open2(&io, url.c_str(), AVIO_FLAG_READ, nullptr, &raw);
+  options.reset(raw);
+  if (err < 0) {
+    return internal::AvError(err, "opening " + url);
+  }
+  return std::unique_ptr<UrlByteSource>(new UrlByteSource(url, io));
+}
+
+UrlByteSource::~UrlByteSource() {
+  AVIOContext* io = static_cast<AVIOContext*>(io_);
+  avio_closep(&io);
+}
+
+StatusOr<size_t> UrlByteSource::Read(uint8_t* data, size_t size) {
+  const int want = static_cast<int>(std::min<size_t>(size, std::numeric_limits<int>::max()));
+  const int n = avio_read(static_cast<AVIOContext*>(io_), data, want);
+  if (n == AVERROR_EOF || n == 0) return size_t{0};
+  if (n < 0) return internal::AvError(n, "reading " + url_);
+  return static_cast<size_t>(n);
 }
 
 }  // namespace billnet::media

@@ -5,7 +5,15 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <thread>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -261,6 +269,133 @@ TEST(ClientErrorTest, UnreachableServerFromTheBinary) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), kExitUnreachable);
   EXPECT_NE(text.find("cannot reach the server at 127.0.0.1:1"), std::string::npos) << text;
+}
+
+// A minimal HTTP/1.1 file server on loopback for URL sources: GET of a file
+// in `dir` (with "Range: bytes=N-" as 206), 404 otherwise; one connection at a
+// time, closed after each response.
+class HttpFileServer {
+ public:
+  explicit HttpFileServer(std::string dir) : dir_(std::move(dir)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 8) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      throw std::runtime_error("HttpFileServer: cannot listen");
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~HttpFileServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  std::string Url(const std::string& name) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + "/" + name;
+  }
+
+ private:
+  void Serve() {
+    for (;;) {
+      const int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      std::string req;
+      char buf[4096];
+      while (req.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t n = ::recv(c, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        req.append(buf, size_t(n));
+      }
+      std::istringstream line(req);
+      std::string method, path;
+      line >> method >> path;
+      std::ifstream in(dir_ + path, std::ios::binary);
+      std::string body, head;
+      if (method != "GET" || path.find("..") != std::string::npos || !in) {
+        body = "not found";
+        head = "HTTP/1.1 404 Not Found\r\n";
+      } else {
+        std::ostringstream ss;
+        ss << in.rdbuf();
+        body = ss.str();
+        const size_t total = body.size();
+        const size_t r = req.find("Range: bytes=");
+        size_t from = 0;
+        if (r != std::string::npos) from = std::strtoull(req.c_str() + r + 13, nullptr, 10);
+        if (from > 0 && from < total) {
+          body = body.substr(from);
+          head = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes " + std::to_string(from) +
+                 "-" + std::to_string(total - 1) + "/" + std::to_string(total) + "\r\n";
+        } else {
+          head = "HTTP/1.1 200 OK\r\n";
+        }
+        head += "Accept-Ranges: bytes\r\n";
+      }
+      head += "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
+      const std::string out = head + body;
+      for (size_t off = 0; off < out.size();) {
+        const ssize_t n = ::send(c, out.data() + off, out.size() - off, MSG_NOSIGNAL);
+        if (n <= 0) break;
+        off += size_t(n);
+      }
+      ::close(c);
+    }
+  }
+  std::string dir_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST(ClientUrlTest, HttpSourceGivesTheFilesResponses) {
+  GrpcHarness h(Repo("client_url"));
+  const std::string dir = TempDir("client_url_files");
+  const auto clip = EncodeClip(VideoCodec::kMjpeg, "matroska", 40);
+  const std::string file = WriteClip(dir, "clip.mkv", clip);
+  HttpFileServer http(dir);
+  const std::string url = http.Url("clip.mkv");
+  auto windows = [](const std::string& out) {
+    std::vector<nlohmann::json> w;
+    for (const auto& j : JsonLines(out))
+      if (j["type"] == "window") w.push_back(j);
+    return w;
+  };
+  for (const char* mode : {"--passthrough", "--codec=ffv1"}) {
+    Result a = Client({"--server", h.address(), "stream", file, mode, "--json"});
+    Result b = Client({"--server", h.address(), "stream", url, mode, "--json"});
+    ASSERT_EQ(a.code, kExitOk) << a.err;
+    ASSERT_EQ(b.code, kExitOk) << b.err;
+    const auto wa = windows(a.out), wb = windows(b.out);
+    ASSERT_EQ(wa.size(), wb.size()) << mode;
+    ASSERT_GT(wa.size(), 0u);
+    for (size_t i = 0; i < wa.size(); ++i) {
+      EXPECT_EQ(wb[i]["sequence"], wa[i]["sequence"]) << mode << i;
+      EXPECT_EQ(wb[i]["probability"], wa[i]["probability"]) << mode << i;
+      EXPECT_EQ(wb[i]["top_label"], wa[i]["top_label"]) << mode << i;
+      EXPECT_EQ(wb[i]["first_ts"], wa[i]["first_ts"]) << mode << i;
+      EXPECT_EQ(wb[i]["padded"], wa[i]["padded"]) << mode << i;
+    }
+  }
+  Result ca = Client({"--server", h.address(), "classify", file, "--json"});
+  Result cb = Client({"--server", h.address(), "classify", url, "--json"});
+  ASSERT_EQ(cb.code, kExitOk) << cb.err;
+  EXPECT_EQ(JsonLines(cb.out).at(0)["mean_probabilities"],
+            JsonLines(ca.out).at(0)["mean_probabilities"]);
+
+  // A missing resource and a host that refuses: exit 4 naming the URL.
+  for (const std::string& bad : {http.Url("missing.mkv"), std::string("http://127.0.0.1:1/x.mkv")}) {
+    Result c = Client({"--server", h.address(), "classify", bad});
+    EXPECT_EQ(c.code, kExitNotFound) << c.err;
+    EXPECT_NE(c.err.find(bad), std::string::npos) << c.err;
+    for (const char* mode : {"--passthrough", "--codec=ffv1"}) {
+      Result s = Client({"--server", h.address(), "stream", bad, mode});
+      EXPECT_EQ(s.code, kExitNotFound) << mode << s.err;
+      EXPECT_NE(s.err.find(bad), std::string::npos) << s.err;
+    }
+  }
 }
 
 TEST(ClientErrorTest, BadCommandLine) {

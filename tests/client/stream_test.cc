@@ -17,8 +17,9 @@
 #include "billnet/client/client.h"
 #include "billnet/viz/charts.h"
 #include "billnet/viz/png.h"
-#include "grpc_test_util.h"
+#include "client_impl.h"
 #include "client_test_util.h"
+#include "grpc_test_util.h"
 #include "uplink.h"
 #include "view.h"
 
@@ -237,6 +238,21 @@ TEST(ClientReconnectTest, ZeroDisablesReconnecting) {
   EXPECT_EQ(r.code, kExitUnreachable) << r.err;
   EXPECT_NE(r.err.find("connection lost: "), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("attempt"), std::string::npos) << r.err;
+}
+
+// Which ends of a Stream call are a lost connection that the client resumes.
+// Through an L7 proxy a replica's death ends the call without a gRPC status
+// (UNKNOWN, "No status received", as HAProxy does after a SIGKILL: proved by
+// tests/failover); the server's own errors are final.
+TEST(ClientReconnectTest, LostConnectionStatuses) {
+  using grpc::StatusCode;
+  EXPECT_TRUE(ResumableStreamStatus(grpc::Status(StatusCode::UNAVAILABLE, "server draining")));
+  EXPECT_TRUE(ResumableStreamStatus(grpc::Status(StatusCode::CANCELLED, "")));
+  EXPECT_TRUE(ResumableStreamStatus(grpc::Status(StatusCode::UNKNOWN, "No status received")));
+  for (StatusCode code : {StatusCode::OK, StatusCode::INVALID_ARGUMENT, StatusCode::NOT_FOUND,
+                          StatusCode::FAILED_PRECONDITION, StatusCode::RESOURCE_EXHAUSTED,
+                          StatusCode::DEADLINE_EXCEEDED, StatusCode::INTERNAL})
+    EXPECT_FALSE(ResumableStreamStatus(grpc::Status(code, "x"))) << int(code);
 }
 
 TEST(ClientPacingTest, DelayFollowsTheTimestamps) {

@@ -368,5 +368,44 @@ TEST(ByteIo, MemorySourceAndSink) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(ByteIo, UrlsAndTheirSources) {
+  EXPECT_TRUE(IsUrl("http://host/a.mp4"));
+  EXPECT_TRUE(IsUrl("rtsp://10.0.0.2:554/cam?x=1"));
+  EXPECT_TRUE(IsUrl("srt+x.y-z://h"));
+  EXPECT_FALSE(IsUrl("clip.mp4"));
+  EXPECT_FALSE(IsUrl("/dev/video0"));
+  EXPECT_FALSE(IsUrl("lavfi:testsrc2"));
+  EXPECT_FALSE(IsUrl("dir/with://odd"));
+  EXPECT_FALSE(IsUrl("://x"));
+  EXPECT_FALSE(IsUrl("1http://x"));
+  EXPECT_TRUE(IsLiveUrl("RTSP://cam/1"));
+  EXPECT_TRUE(IsLiveUrl("udp://239.0.0.1:1234"));
+  EXPECT_FALSE(IsLiveUrl("https://host/a.mp4"));
+  EXPECT_FALSE(IsLiveUrl("file.mp4"));
+
+  // FFmpeg's file protocol reads a file through the same source.
+  const std::string dir = testing::TempDir("byteio_url");
+  std::vector<uint8_t> bytes(100000);
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = uint8_t(i * 7);
+  ASSERT_TRUE(WriteFileBytes(dir + "/f.bin", bytes).ok());
+  auto source = UrlByteSource::Open("file://" + dir + "/f.bin");
+  ASSERT_TRUE(source.ok()) << source.status().message();
+  std::vector<uint8_t> got, buf(4096);
+  for (;;) {
+    auto n = (*source)->Read(buf.data(), buf.size());
+    ASSERT_TRUE(n.ok());
+    if (*n == 0) break;
+    got.insert(got.end(), buf.begin(), buf.begin() + long(*n));
+  }
+  EXPECT_EQ(got, bytes);
+  auto missing = UrlByteSource::Open("file://" + dir + "/none");
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find(dir + "/none"), std::string::npos);
+  auto refused = UrlByteSource::Open("http://127.0.0.1:1/x", 2);
+  EXPECT_EQ(refused.status().code(), StatusCode::kNotFound) << refused.status().message();
+  EXPECT_EQ(UrlByteSource::Open("nosuchscheme://x").status().code(), StatusCode::kUnsupported);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace billnet::media

@@ -15,8 +15,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "billnet/status.h"
@@ -95,6 +97,33 @@ class MemoryByteSink : public ByteSink {
   std::vector<uint8_t> bytes_;
   size_t position_ = 0;
   bool seekable_;
+};
+
+// Whether `s` names a URL ("scheme://...": http, https, rtsp, rtmp, udp,
+// srt, file, ...) rather than a file path.
+bool IsUrl(std::string_view s);
+// Whether a URL's scheme carries a live feed (rtsp, rtmp, udp, rtp, srt,
+// tcp): no end to wait for and no going back.
+bool IsLiveUrl(std::string_view url);
+
+// A source over a URL through FFmpeg's protocols, read forward. Open fails
+// naming the URL and FFmpeg's reason: NotFound when the resource cannot be
+// had (HTTP 404, no such file, connection refused, no answer within
+// `timeout_s`), Unsupported for a scheme this FFmpeg lacks.
+class UrlByteSource : public ByteSource {
+ public:
+  static StatusOr<std::unique_ptr<UrlByteSource>> Open(const std::string& url,
+                                                       double timeout_s = 10);
+  ~UrlByteSource() override;
+  UrlByteSource(const UrlByteSource&) = delete;
+  UrlByteSource& operator=(const UrlByteSource&) = delete;
+
+  StatusOr<size_t> Read(uint8_t* data, size_t size) override;
+
+ private:
+  UrlByteSource(std::string url, void* io) : url_(std::move(url)), io_(io) {}
+  std::string url_;
+  void* io_;  // AVIOContext (kept out of this header)
 };
 
 // Whole-file helpers (NotFound / Corruption with the path and errno text).
