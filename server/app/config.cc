@@ -187,7 +187,8 @@ int ParseCommandLine(int argc, char** argv, ServerConfig* c) {
   bool print_config = false;
   app.add_option("--config", config_path, "JSON config file (keys: the flags' names with '_')");
   app.add_option("--listen", c->listen, "gRPC address HOST:PORT")->capture_default_str();
-  app.add_option("--metrics-listen", c->metrics_listen, "HTTP address for /metrics (empty: none)")
+  app.add_option("--metrics-listen", c->metrics_listen,
+                 "HTTP address for /metrics and /dashboard (empty: none)")
       ->capture_default_str();
   app.add_option("--model-repository", c->model_repository,
                  "model repository <repo>/<name>/<version>/sN.safetensors "

@@ -1,5 +1,5 @@
 // billnet-server's life cycle: logging, token key, repository, core, the HTTP
-// server (/metrics), the gRPC server; then SIGTERM/SIGINT -> drain -> exit 0.
+// server (/metrics, /dashboard), the gRPC server; then SIGTERM/SIGINT -> drain -> exit 0.
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
@@ -10,6 +10,7 @@
 #include "app/config.h"
 #include "billnet/media/frame.h"
 #include "billnet/session.h"
+#include "core/dashboard.h"
 #include "core/http_server.h"
 #include "core/metrics.h"
 #include "core/repository.h"
@@ -90,12 +91,16 @@ int RunServer(const ServerConfig& config) {
   co.limits.idle_timeout = std::chrono::milliseconds(config.idle_timeout_ms);
   ServiceCore core(co, &repository, &metrics, &tokens);
 
+  // Declared before the HTTP server, which calls it: destroyed after it stops.
+  Dashboard dashboard(&metrics, &core.recent_streams());
   HttpServer http;
   if (!config.metrics_listen.empty()) {
-    // One HTTP server on the metrics address: /metrics now, /dashboard later.
+    // One HTTP server on the metrics address: /metrics, /dashboard and its JSON.
     http.AddHandler("/metrics", [&metrics](const HttpRequest&) {
       return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics.Serialize()};
     });
+    dashboard.AddHandlers(&http);
+    dashboard.Start();
     if (Status s = http.Start(config.metrics_listen, config.http_threads); !s.ok()) {
       spdlog::critical("metrics HTTP server: {}", s.ToString());
       return 1;
@@ -127,6 +132,7 @@ int RunServer(const ServerConfig& config) {
   grpc.Shutdown(std::chrono::milliseconds(config.drain_timeout_ms));
   repository.StopPolling();
   http.Stop();
+  dashboard.Stop();
   spdlog::info("stopped");
   return 0;
 }

@@ -6,8 +6,21 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <chrono>
+#include <cmath>
+
 #include "billnet/session.h"
 #include "billnet/topology.h"
+
+#ifndef BILLNET_VERSION
+#define BILLNET_VERSION "unknown"
+#endif
+#ifndef BILLNET_GIT_REVISION
+#define BILLNET_GIT_REVISION "unknown"
+#endif
+#ifndef BILLNET_COMPILER
+#define BILLNET_COMPILER "unknown"
+#endif
 
 namespace billnet::server {
 
@@ -23,6 +36,15 @@ const char* RefuseReasonName(RefuseReason reason) {
       return "bad_request";
   }
   return "unknown";
+}
+
+const char* CallKindName(CallKind call) {
+  return call == CallKind::kStream ? "stream" : "classify";
+}
+
+const BuildInfo& GetBuildInfo() {
+  static const BuildInfo kInfo = {BILLNET_VERSION, BILLNET_GIT_REVISION, BILLNET_COMPILER};
+  return kInfo;
 }
 
 const std::vector<double>& Metrics::LatencyBuckets() {
@@ -49,6 +71,14 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                         .Name("billnet_decode_errors_total")
                         .Help("Streams and clips ended by input the decoder rejected")
                         .Register(r);
+  engine_failures_ = &BuildCounter()
+                          .Name("billnet_engine_failures_total")
+                          .Help("Windows whose engine run failed (their stream ended INTERNAL)")
+                          .Register(r);
+  calls_ = &BuildCounter()
+                .Name("billnet_calls_total")
+                .Help("Stream and Classify calls ended, refused ones included, by gRPC status code")
+                .Register(r);
   dropped_ = &BuildCounter()
                   .Name("billnet_dropped_windows_total")
                   .Help("Live-stream windows dropped under overload (gaps in sequence numbers)")
@@ -89,6 +119,29 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   for (RefuseReason reason : {RefuseReason::kLimit, RefuseReason::kDraining,
                               RefuseReason::kUnknownModel, RefuseReason::kBadRequest})
     refused_by_reason_[reason] = &refused_->Add({{"reason", RefuseReasonName(reason)}});
+  for (CallKind call : {CallKind::kStream, CallKind::kClassify})
+    for (int c = int(Code::kOk); c <= int(Code::kUnauthenticated); ++c)  // gRPC's 17 codes
+      calls_by_code_[{call, Code(c)}] =
+          &calls_->Add({{"call", CallKindName(call)}, {"code", CodeName(Code(c))}});
+  const BuildInfo& build = GetBuildInfo();
+  BuildGauge()
+      .Name("billnet_build_info")
+      .Help("1; the server's version, source revision and compiler")
+      .Register(r)
+      .Add({{"version", build.version}, {"revision", build.revision}, {"compiler", build.compiler}})
+      .Set(1);
+  // Whole milliseconds: the text format prints it back exactly.
+  start_time_ =
+      std::round(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+                     .count() *
+                 1000) /
+      1000;
+  BuildGauge()
+      .Name("billnet_process_start_time_seconds")
+      .Help("Start time of the server process, Unix seconds")
+      .Register(r)
+      .Add({})
+      .Set(start_time_);
 }
 
 Metrics::~Metrics() = default;
@@ -107,6 +160,7 @@ ModelSeries* Metrics::Series(const std::string& model, uint32_t version, int sta
   s->windows = &windows_->Add(l);
   s->frames = &frames_->Add(l);
   s->decode_errors = &decode_errors_->Add(l);
+  s->engine_failures = &engine_failures_->Add(l);
   s->dropped_windows = &dropped_->Add(l);
   s->loads = &loads_->Add(l);
   s->load_failures = &load_failures_->Add(l);
@@ -127,6 +181,11 @@ ModelSeries* Metrics::Series(const std::string& model, uint32_t version, int sta
 }
 
 void Metrics::Refused(RefuseReason reason) { refused_by_reason_.at(reason)->Increment(); }
+
+void Metrics::CallEnded(CallKind call, Code code) {
+  auto it = calls_by_code_.find({call, code});
+  if (it != calls_by_code_.end()) it->second->Increment();
+}
 
 void Metrics::SetModelInfo(const std::string& model, uint32_t version, int stage,
                            const std::string& checksum, bool loaded) {

@@ -167,9 +167,12 @@ Status ModelRepository::Init() {
     return NotFound("model repository '" + options_.root + "' is not a directory");
   const Listing listing = Scan();
   for (const auto& [name, versions] : listing) {
-    if (metrics_)
-      for (const auto& [v, stages] : versions)
-        for (Stage s : stages) metrics_->Series(name, v, int(s));
+    for (const auto& [v, stages] : versions)
+      for (Stage s : stages) {
+        if (metrics_) metrics_->Series(name, v, int(s));
+        std::lock_guard<std::mutex> lock(mu_);
+        seen_.insert({name, v, s});
+      }
     bool done = false;
     for (auto it = versions.rbegin(); it != versions.rend() && !done; ++it) {
       if (it->second.size() != 5) continue;
@@ -282,6 +285,14 @@ std::vector<ModelListing> ModelRepository::List() const {
 
 void ModelRepository::Rescan() {
   const Listing listing = Scan();
+  std::set<ModelKey> new_files;
+  for (const auto& [name, versions] : listing)
+    for (const auto& [v, stages] : versions)
+      for (Stage s : stages) {
+        if (metrics_) metrics_->Series(name, v, int(s));
+        std::lock_guard<std::mutex> lock(mu_);
+        if (seen_.insert({name, v, s}).second) new_files.insert({name, v, s});
+      }
   for (const auto& [name, versions] : listing) {
     const auto latest = LatestComplete(versions);
     if (!latest) continue;
@@ -296,6 +307,8 @@ void ModelRepository::Rescan() {
       }
     }
     const ModelKey key{name, *latest, stage};
+    // Its series were just created: they are exported at 0 until the next pass loads it.
+    if (new_files.count(key)) continue;
     const std::string path = PathOf(key);
     const auto stamp = FileStamp(path);
     {
@@ -303,9 +316,6 @@ void ModelRepository::Rescan() {
       auto f = failed_files_.find(path);
       if (f != failed_files_.end() && f->second == stamp) continue;
     }
-    if (metrics_)
-      for (const auto& [v, stages] : versions)
-        for (Stage s : stages) metrics_->Series(name, v, int(s));
     auto handle = LoadKey(key);
     std::lock_guard<std::mutex> lock(mu_);
     if (!handle.ok()) {

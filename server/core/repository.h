@@ -23,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -127,8 +128,11 @@ class ModelRepository {
   std::vector<ModelListing> List() const;
 
   // One polling pass: new complete versions of names that follow the latest
-  // (and new names) are loaded and activated. A file that fails is not tried
-  // again until it changes (size or time).
+  // (and new names) are loaded and activated. The series of every file seen
+  // are created first; a file seen for the first time is loaded by the next
+  // pass, so its counters are exported at 0 before a failed load counts 1
+  // (Prometheus's increase() then sees the failure). A file that fails is not
+  // tried again until it changes (size or time).
   void Rescan();
   void StartPolling();
   void StopPolling();
@@ -154,6 +158,7 @@ class ModelRepository {
   std::map<ModelKey, ModelHandle> loaded_;
   std::map<std::string, ActiveEntry> active_;
   std::map<std::string, std::pair<int64_t, int64_t>> failed_files_;  // path -> (size, mtime)
+  std::set<ModelKey> seen_;  // files listed by Init or a Rescan
   std::atomic<uint64_t> generation_{0};
 
   std::mutex poll_mu_;

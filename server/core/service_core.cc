@@ -97,6 +97,7 @@ ServiceCore::ServiceCore(CoreOptions options, ModelRepository* repository, Metri
   deps_.metrics = metrics_;
   deps_.tokens = tokens_;
   deps_.decoders = decoders_.get();
+  deps_.recent = &recent_;
   deps_.limits = options_.limits;
 }
 

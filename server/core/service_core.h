@@ -23,6 +23,7 @@
 #include "core/events.h"
 #include "core/inference.h"
 #include "core/metrics.h"
+#include "core/recent_streams.h"
 #include "core/repository.h"
 #include "core/serve_status.h"
 #include "core/stream.h"
@@ -92,6 +93,8 @@ class ServiceCore {
 
   ModelRepository& repository() { return *repository_; }
   Metrics& metrics() { return *metrics_; }
+  // Running and recently ended streams, for the dashboard.
+  const RecentStreams& recent_streams() const { return recent_; }
   const CoreOptions& options() const { return options_; }
 
  private:
@@ -100,6 +103,7 @@ class ServiceCore {
   Metrics* metrics_;
   const TokenCodec* tokens_;
   std::shared_ptr<DecoderFactory> decoders_;
+  RecentStreams recent_;
   std::unique_ptr<InferencePool> pool_;
   StreamDeps deps_;
 

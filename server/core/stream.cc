@@ -40,6 +40,10 @@ Stream::Stream(const StreamDeps& deps, StreamConfig config, ModelHandle model, b
     source_ = own_source_.get();
   } else {
     queue_ = std::make_unique<ChunkQueue>(deps_.limits.max_queued_bytes, deps_.limits.idle_timeout);
+    // The transport stops reading when PushChunk returns false and starts
+    // again on OnInputSpace. Runs on the decode thread, inside Read, so always
+    // before OnEnd: the observer is alive.
+    if (observer_) queue_->SetSpaceCallback([observer = observer_] { observer->OnInputSpace(); });
     source_ = queue_.get();
   }
   session_ = std::make_unique<Session>(model_->model);
@@ -101,6 +105,10 @@ StartInfo Stream::Start(std::function<void()> on_finished) {
     }
   }
   Metrics::Add(model_->series ? model_->series->active_streams : nullptr, 1);
+  if (deps_.recent)
+    recent_id_ =
+        deps_.recent->Open(config_.stream_id, config_.mode == StreamMode::kLive ? "live" : "file",
+                           key.ToString(), model_->model->info().labels);
   std::thread([self = shared_from_this()] { self->DecodeLoop(); }).detach();
   return info;
 }
@@ -267,6 +275,7 @@ void Stream::DecodeLoop() {
     spdlog::info("stream ended stream_id={} status={} message=\"{}\" windows={}", config_.stream_id,
                  CodeName(end.code), end.message, summary.windows);
   }
+  if (deps_.recent) deps_.recent->End(recent_id_, end, final_events);
   observer_->OnEnd(end, summary, std::move(final_events));
   if (on_finished_) on_finished_();
 }
@@ -359,6 +368,7 @@ void Stream::OnInferenceDone(const std::shared_ptr<PendingWindow>& pw, Status st
   if (!status.ok()) {
     spdlog::error("inference failed stream_id={} model={} error=\"{}\"", config_.stream_id,
                   model_->key.ToString(), status.ToString());
+    if (model_->series) Metrics::Inc(model_->series->engine_failures);
     std::lock_guard<std::mutex> lock(mu_);
     StopLocked(FromEngine(status, "inference on " + model_->key.ToString()));
     if (stop_status_.code == Code::kInvalidArgument) stop_status_.code = Code::kInternal;
@@ -410,6 +420,7 @@ void Stream::OnInferenceDone(const std::shared_ptr<PendingWindow>& pw, Status st
     ++summary_.windows;
     if (w.padded) ++summary_.padded_windows;
   }
+  if (deps_.recent) deps_.recent->AddWindow(recent_id_, out);
   observer_->OnWindow(std::move(out));
 
   std::lock_guard<std::mutex> lock(mu_);

@@ -46,6 +46,7 @@
 #include "core/decoding.h"
 #include "core/events.h"
 #include "core/inference.h"
+#include "core/recent_streams.h"
 #include "core/repository.h"
 #include "core/serve_status.h"
 #include "core/token.h"
@@ -141,6 +142,7 @@ struct StreamDeps {
   Metrics* metrics = nullptr;
   const TokenCodec* tokens = nullptr;
   DecoderFactory* decoders = nullptr;
+  RecentStreams* recent = nullptr;  // the dashboard's view of single streams (may be null)
   StreamLimits limits;
 };
 
@@ -207,6 +209,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
   std::string reset_reason_;
   std::optional<StateToken> resume_;
   std::atomic<ModelSeries*> series_{nullptr};
+  uint64_t recent_id_ = 0;  // in deps_.recent
 
   std::mutex mu_;
   std::condition_variable cv_;

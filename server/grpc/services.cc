@@ -129,7 +129,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamRequest, v1
     finished_ = true;
     const grpc::Status st = finish_status_;
     lock.unlock();
-    Finish(st);
+    FinishCall(st);
   }
 
   void OnWriteDone(bool ok) override {
@@ -144,7 +144,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamRequest, v1
     finished_ = true;
     const grpc::Status st = finish_status_;
     lock.unlock();
-    Finish(st);
+    FinishCall(st);
   }
 
   void OnCancel() override {
@@ -227,6 +227,13 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::StreamRequest, v1
       ending_ = true;
     }
     config_alarm_.Cancel();
+    FinishCall(status);
+  }
+
+  // Every end of the call goes through here: counted once, by the status the
+  // client gets (billnet_calls_total).
+  void FinishCall(const grpc::Status& status) {
+    core_->metrics().CallEnded(CallKind::kStream, Code(status.error_code()));
     Finish(status);
   }
 
@@ -272,6 +279,12 @@ grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context, const grpc:
   return reactor;
 }
 
+// A Classify call ends: counted by its status (billnet_calls_total).
+void FinishClassify(Metrics& metrics, grpc::ServerUnaryReactor* reactor, const grpc::Status& st) {
+  metrics.CallEnded(CallKind::kClassify, Code(st.error_code()));
+  reactor->Finish(st);
+}
+
 grpc::Status NotOk(const Status& s, const std::string& context = "") {
   return ToGrpc(FromEngine(s, context));
 }
@@ -293,13 +306,19 @@ grpc::ServerUnaryReactor* GestureServiceImpl::Classify(grpc::CallbackServerConte
   in.model_name = request->model().name();
   in.version = request->model().version();
   ServeStatus st = FromProtoStage(request->model().stage(), &in.stage);
-  if (!st.ok()) return Done(context, ToGrpc(st));
+  if (!st.ok()) {
+    core_->metrics().Refused(RefuseReason::kBadRequest);
+    auto* reactor = context->DefaultReactor();
+    FinishClassify(core_->metrics(), reactor, ToGrpc(st));
+    return reactor;
+  }
   in.video = request->video();
   for (const auto& c : request->chunks()) in.video += c;
   in.format_hint = request->container_hint();
   for (const auto& [k, v] : request->demuxer_options()) in.demuxer_options[k] = v;
   auto* reactor = context->DefaultReactor();
-  core_->Classify(std::move(in), [reactor, response](ServeStatus st, ClassifyOutput out) {
+  Metrics* metrics = &core_->metrics();
+  core_->Classify(std::move(in), [reactor, response, metrics](ServeStatus st, ClassifyOutput out) {
     if (st.ok()) {
       const auto& labels = out.model->model->info().labels;
       response->set_label(out.label.label);
@@ -313,7 +332,7 @@ grpc::ServerUnaryReactor* GestureServiceImpl::Classify(grpc::CallbackServerConte
       ToProto(out.model->key, response->mutable_model());
       ToProto(out.summary, response->mutable_summary());
     }
-    reactor->Finish(ToGrpc(st));
+    FinishClassify(*metrics, reactor, ToGrpc(st));
   });
   return reactor;
 }

@@ -23,6 +23,7 @@ using testing::ExpectedWindows;
 using testing::ExpectSameWindow;
 using testing::Recorder;
 using testing::RunStream;
+using testing::RunStreamFlowControlled;
 using testing::TempDir;
 using testing::WriteTinyVersion;
 
@@ -281,6 +282,11 @@ TEST(CoreStreamTest, InjectedEngineFailureEndsTheStreamWithInternal) {
   EXPECT_EQ(st.code, Code::kInternal) << st.ToString();
   EXPECT_NE(st.message.find("injected engine failure"), std::string::npos);
   EXPECT_TRUE(rec.windows.empty());
+  // The failed window is counted (one window in flight: one failure).
+  const std::string text = h.metrics.Serialize();
+  EXPECT_NE(text.find("billnet_engine_failures_total{model=\"tiny\",stage=\"s5\",version=\"1\"} 1"),
+            std::string::npos)
+      << text;
 }
 
 TEST(CoreStreamTest, HotSwapMovesTheStreamAtTheNextWindowWithItsStateReset) {
@@ -447,6 +453,29 @@ TEST(CoreStreamTest, IdleStreamEndsWithDeadlineExceeded) {
   ASSERT_TRUE(rec.WaitEnd());
   EXPECT_EQ(rec.status.code, Code::kDeadlineExceeded) << rec.status.ToString();
   EXPECT_NE(rec.status.message.find("idle"), std::string::npos);
+}
+
+// The transport's flow control: a full queue pauses the input and the
+// decoder's reads resume it (OnInputSpace). A stream many times the queue
+// limit passes whole; without the resume it would stall until its idle
+// timeout.
+TEST(CoreStreamTest, FullInputQueueResumesTheTransportWhenTheDecoderReads) {
+  CoreOptions o;
+  o.limits.max_queued_bytes = 2048;
+  o.limits.idle_timeout = std::chrono::milliseconds(20000);
+  CoreHarness h(OneVersionRepo("core_flow"), o);
+  const auto clip = EncodeClip(VideoCodec::kMjpeg, "matroska", 70);
+  ASSERT_GT(clip.size(), 20 * o.limits.max_queued_bytes);
+  const auto want = ExpectedWindows(*h.repository->Active("tiny")->model, clip);
+  Recorder rec;
+  int pauses = 0;
+  const ServeStatus st = RunStreamFlowControlled(*h.core, FileConfig(), clip, &rec, 1024,
+                                                 std::chrono::seconds(10), &pauses);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_GT(pauses, 5);
+  EXPECT_EQ(rec.summary.bytes_received, int64_t(clip.size()));
+  ASSERT_EQ(rec.windows.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) ExpectSameWindow(rec.windows[i], want[i]);
 }
 
 TEST(CoreStreamTest, LiveStreamDropsStaleWindowsAsSequenceGaps) {

@@ -351,14 +351,26 @@ TEST(RepositoryTest, RescanPicksUpANewVersionAndSkipsABadOne) {
   WriteTinyVersion(repo, "tiny", 2, 2);
   std::ofstream(testing::ModelPath(repo, "tiny", 2, 5), std::ios::binary | std::ios::trunc)
       << "half-written";
+  const std::string failures_v2 =
+      "billnet_model_load_failures_total{model=\"tiny\",stage=\"s5\",version=\"2\"} ";
+  // The first pass that sees a file only creates its series (exported at 0);
+  // the next one loads it, so a failure goes from 0 to 1.
+  r.Rescan();
+  EXPECT_NE(metrics.Serialize().find(failures_v2 + "0"), std::string::npos);
   r.Rescan();
   EXPECT_EQ(r.Active("tiny")->key.ToString(), "tiny/1/s5");
+  EXPECT_NE(metrics.Serialize().find(failures_v2 + "1"), std::string::npos);
+  r.Rescan();  // not retried until the file changes
+  EXPECT_NE(metrics.Serialize().find(failures_v2 + "1"), std::string::npos);
   WriteTinyVersion(repo, "tiny", 3, 3);
+  r.Rescan();
+  EXPECT_EQ(r.Active("tiny")->key.ToString(), "tiny/1/s5");
   r.Rescan();
   EXPECT_EQ(r.Active("tiny")->key.ToString(), "tiny/3/s5");
   // A pinned activation is not overridden by polling.
   ASSERT_TRUE(r.Activate("tiny", 1, std::nullopt).ok());
   WriteTinyVersion(repo, "tiny", 4, 4);
+  r.Rescan();
   r.Rescan();
   EXPECT_EQ(r.Active("tiny")->key.ToString(), "tiny/1/s5");
 }
@@ -397,8 +409,25 @@ TEST(MetricsTest, EveryFamilyExportsItsLabelSetsAtZero) {
         "billnet_decode_errors_total", "billnet_dropped_windows_total",
         "billnet_refused_streams_total", "billnet_window_latency_seconds_bucket",
         "billnet_model_loads_total", "billnet_model_load_failures_total",
-        "billnet_model_swaps_total", "billnet_model_active", "billnet_kernel_variant_info"})
+        "billnet_model_swaps_total", "billnet_model_active", "billnet_kernel_variant_info",
+        "billnet_engine_failures_total", "billnet_calls_total", "billnet_build_info",
+        "billnet_process_start_time_seconds"})
     EXPECT_NE(text.find(family), std::string::npos) << family;
+  EXPECT_NE(text.find("billnet_engine_failures_total{model=\"tiny\",stage=\"s5\",version=\"1\"} 0"),
+            std::string::npos);
+  // Every call kind and status code from the start.
+  for (const char* call : {"stream", "classify"})
+    for (const char* code : {"OK", "CANCELLED", "INVALID_ARGUMENT", "NOT_FOUND", "INTERNAL",
+                             "UNAVAILABLE", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED"})
+      EXPECT_NE(text.find(std::string("billnet_calls_total{call=\"") + call + "\",code=\"" + code +
+                          "\"} 0"),
+                std::string::npos)
+          << call << " " << code;
+  m.CallEnded(CallKind::kClassify, Code::kNotFound);
+  EXPECT_NE(m.Serialize().find("billnet_calls_total{call=\"classify\",code=\"NOT_FOUND\"} 1"),
+            std::string::npos);
+  EXPECT_NE(text.find("billnet_build_info{compiler="), std::string::npos) << text;
+  EXPECT_GT(m.start_time(), 1.6e9);
   EXPECT_NE(text.find("billnet_windows_total{model=\"tiny\",stage=\"s5\",version=\"1\"} 0"),
             std::string::npos)
       << text;

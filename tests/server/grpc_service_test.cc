@@ -231,6 +231,24 @@ TEST(GrpcStreamTest, ThousandsOfTinyChunks) {
   for (size_t j = 0; j < w.size(); ++j) ExpectSameWindow(w[j], want[j]);
 }
 
+// A clip many times the server's input queue, sent as fast as the client can:
+// the server pauses its reads at the limit and resumes them as the decoder
+// reads (gRPC flow control holds the client meanwhile); every window arrives.
+TEST(GrpcStreamTest, InputLargerThanTheQueueFlowsThroughPausedReads) {
+  CoreOptions co;
+  co.limits.max_queued_bytes = 2048;
+  co.limits.idle_timeout = std::chrono::milliseconds(20000);
+  GrpcHarness h(Repo("grpc_flow"), co);
+  const auto clip = EncodeClip(VideoCodec::kMjpeg, "matroska", 70);
+  ASSERT_GT(clip.size(), 20 * co.limits.max_queued_bytes);
+  const auto want = ExpectedWindows(*h.core.repository->Active("tiny")->model, clip);
+  ClientStream s = StreamBytes(h.stub.get(), FileConfig(), clip, 1024);
+  ASSERT_TRUE(s.status.ok()) << s.status.error_message();
+  const auto w = s.windows();
+  ASSERT_EQ(w.size(), want.size());
+  for (size_t j = 0; j < w.size(); ++j) ExpectSameWindow(w[j], want[j]);
+}
+
 TEST(GrpcStreamTest, IdleStreamEndsWithDeadlineExceeded) {
   CoreOptions co;
   co.limits.idle_timeout = std::chrono::milliseconds(150);
@@ -677,6 +695,10 @@ TEST(GrpcOpsTest, MetricsOverHttpStartAtZeroAndCountAStream) {
   EXPECT_EQ(m["billnet_window_latency_seconds_count{" + tl + "}"], 3);
   const std::string dl = "model=\"tiny\",phase=\"decode\",stage=\"s5\",version=\"1\"";
   EXPECT_EQ(m["billnet_window_latency_seconds_count{" + dl + "}"], 40);
+  // Every call is counted once by the status its client got.
+  EXPECT_EQ(m["billnet_calls_total{call=\"stream\",code=\"OK\"}"], 1);
+  EXPECT_EQ(m["billnet_calls_total{call=\"stream\",code=\"INVALID_ARGUMENT\"}"], 1);
+  EXPECT_EQ(m["billnet_calls_total{call=\"classify\",code=\"OK\"}"], 0);
 }
 
 TEST(GrpcOpsTest, DrainEndsLiveStreamsWithUnavailableAndFinishesFileStreams) {

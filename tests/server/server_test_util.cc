@@ -169,7 +169,19 @@ void Recorder::OnEnd(const ServeStatus& s, const StreamSummary& sum,
   cv.notify_all();
 }
 
-void Recorder::OnInputSpace() {}
+void Recorder::OnInputSpace() {
+  std::lock_guard<std::mutex> lock(mu);
+  ++input_space;
+  cv.notify_all();
+}
+
+bool Recorder::WaitInputSpace(std::chrono::seconds timeout) {
+  std::unique_lock<std::mutex> lock(mu);
+  if (!cv.wait_for(lock, timeout, [&] { return input_space > 0 || ended; })) return false;
+  if (input_space == 0) return false;  // ended instead
+  --input_space;
+  return true;
+}
 
 bool Recorder::WaitEnd(std::chrono::seconds timeout) {
   std::unique_lock<std::mutex> lock(mu);
@@ -208,6 +220,31 @@ ServeStatus RunStream(ServiceCore& core, const StreamConfig& config,
     if (!stream->PushChunkBlocking(
             std::string(reinterpret_cast<const char*>(bytes.data()) + off, n)))
       break;
+  }
+  stream->CloseInput();
+  EXPECT_TRUE(recorder->WaitEnd());
+  return recorder->status;
+}
+
+ServeStatus RunStreamFlowControlled(ServiceCore& core, const StreamConfig& config,
+                                    const std::vector<uint8_t>& bytes, Recorder* recorder,
+                                    size_t chunk, std::chrono::seconds space_timeout,
+                                    int* pauses) {
+  std::shared_ptr<Stream> stream;
+  StartInfo info;
+  ServeStatus st = core.OpenStream(config, recorder, &stream, &info);
+  if (!st.ok()) return st;
+  *pauses = 0;
+  for (size_t off = 0; off < bytes.size(); off += chunk) {
+    const size_t n = std::min(chunk, bytes.size() - off);
+    if (stream->PushChunk(std::string(reinterpret_cast<const char*>(bytes.data()) + off, n)))
+      continue;
+    ++*pauses;
+    if (!recorder->WaitInputSpace(space_timeout)) {
+      ADD_FAILURE() << "no OnInputSpace within " << space_timeout.count() << " s after pause "
+                    << *pauses << " (offset " << off << " of " << bytes.size() << ")";
+      break;
+    }
   }
   stream->CloseInput();
   EXPECT_TRUE(recorder->WaitEnd());

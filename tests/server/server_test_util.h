@@ -72,12 +72,16 @@ class Recorder : public StreamObserver {
   bool WaitEnd(std::chrono::seconds timeout = std::chrono::seconds(60));
   // Waits until at least n windows arrived.
   bool WaitWindows(size_t n, std::chrono::seconds timeout = std::chrono::seconds(60));
+  // Waits for an OnInputSpace not yet consumed by an earlier call (true), or
+  // gives up after `timeout` (false).
+  bool WaitInputSpace(std::chrono::seconds timeout);
 
   std::mutex mu;
   std::condition_variable cv;
   std::vector<WindowOutput> windows;
   std::vector<GestureEvent> events;  // from windows and the end
   bool ended = false;
+  int input_space = 0;  // OnInputSpace calls not yet waited for
   ServeStatus status;
   StreamSummary summary;
 };
@@ -99,6 +103,15 @@ struct CoreHarness {
 ServeStatus RunStream(ServiceCore& core, const StreamConfig& config,
                       const std::vector<uint8_t>& bytes, Recorder* recorder, size_t chunk = 4096,
                       StartInfo* info = nullptr);
+
+// The same with the transport's flow control instead of blocking pushes: when
+// PushChunk says the queue is full, it waits for OnInputSpace (at most
+// `space_timeout` each time) before the next chunk. A missing OnInputSpace
+// ends the input early: the stream then ends by its idle timeout.
+ServeStatus RunStreamFlowControlled(ServiceCore& core, const StreamConfig& config,
+                                    const std::vector<uint8_t>& bytes, Recorder* recorder,
+                                    size_t chunk, std::chrono::seconds space_timeout,
+                                    int* pauses);
 
 // The exact comparison of a window result with the engine's.
 void ExpectSameWindow(const WindowOutput& got, const ExpectedWindow& want);
