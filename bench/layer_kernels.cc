@@ -1,0 +1,98 @@
+#include "layer_kernels.h"
+
+#include "kernels/fast/fast_kernels.h"
+#include "kernels/reference.h"
+#include "rng.h"
+
+namespace billnet::bench {
+
+std::vector<PlanConv> PlanConvs(const TopologyPlan& plan) {
+  std::vector<PlanConv> out;
+  for (const auto& b : plan.blocks)
+    for (size_t i = 0; i < b.convs.size(); ++i)
+      out.push_back({&b.convs[i], b.kind == BlockKind::kStem ? LayerRole::kIntRows
+                                  : i % 3 == 0               ? LayerRole::kPointwiseBinary
+                                  : i % 3 == 1               ? LayerRole::kIntRows
+                                                             : LayerRole::kPointwiseInt32});
+  return out;
+}
+
+LayerKernel::LayerKernel(const PlanConv& layer, bool fast, uint64_t seed)
+    : c_(*layer.conv), role_(layer.role), fast_(fast) {
+  const ConvSpec& c = c_;
+  Rng rng(seed);
+  const int cig = c.ci / c.groups;
+  // Inputs in the layer's range (DESIGN.md 2.1); +-1 weights.
+  const int32_t range = role_ == LayerRole::kIntRows && c.ci == 3 ? 255 : c.ci * 2;
+  w_.resize(c.weight_count());
+  for (auto& v : w_) v = rng.Below(2) ? 1 : -1;
+  in32_.resize(c.in.elements());
+  in8_.resize(c.in.elements());
+  for (size_t i = 0; i < in32_.size(); ++i) {
+    in8_[i] = uint8_t(rng.Below(2));
+    in32_[i] = role_ == LayerRole::kPointwiseInt32 ? int32_t(rng.Below(2001)) - 1000
+                                                   : int32_t(rng.Below(2 * range + 1)) - range;
+  }
+  out_.resize(c.out.elements());
+  if (!fast_) {
+    kernel_ = "Conv3dReference";
+  } else if (role_ == LayerRole::kIntRows) {
+    kernel_ = "ConvRowInt16Portable";
+    const Shape4 ps = PaddedInputShape(c);
+    padded_.assign(ps.elements(), 0);
+    for (int t = 0; t < c.in.t; ++t)
+      for (int y = 0; y < c.in.h; ++y)
+        for (int x = 0; x < c.in.w; ++x)
+          for (int k = 0; k < c.ci; ++k)
+            padded_[((int64_t(t + c.pt) * ps.h + y + c.ph) * ps.w + x + c.pw) * c.ci + k] =
+                int16_t(in32_[((int64_t(t) * c.in.h + y) * c.in.w + x) * c.ci + k]);
+    const int k = c.kt * c.kh * c.kw * cig;
+    kpad_ = ConvRowLength(k);
+    rows_.assign(int64_t(c.co) * kpad_, 0);
+    col_.assign(int64_t(c.groups) * kpad_, 0);
+    for (int o = 0; o < c.co; ++o)
+      for (int j = 0; j < k; ++j) rows_[int64_t(o) * kpad_ + j] = w_[int64_t(o) * k + j];
+  } else if (role_ == LayerRole::kPointwiseBinary) {
+    kernel_ = "PointwiseBinaryPortable";
+    const int words = WordsFor(c.ci);
+    bits_.assign(c.in.positions() * words, 0);
+    wpos_.assign(int64_t(c.co) * words, 0);
+    PackBitsPortable(c.in.positions(), c.ci, in8_.data(), bits_.data());
+    for (int o = 0; o < c.co; ++o)
+      for (int i = 0; i < c.ci; ++i)
+        if (w_[int64_t(o) * c.ci + i] > 0)
+          wpos_[int64_t(o) * words + i / 64] |= BitWord(1) << (i % 64);
+    out16_.resize(c.out.elements());
+  } else {
+    kernel_ = "PointwiseInt32Portable";
+    mask_.resize(w_.size());
+    for (size_t i = 0; i < w_.size(); ++i) mask_[i] = w_[i] > 0 ? -1 : 0;
+  }
+}
+
+void LayerKernel::Run() {
+  const ConvSpec& c = c_;
+  if (!fast_) {
+    if (role_ == LayerRole::kPointwiseBinary)
+      Conv3dReference(c, in8_.data(), w_.data(), out_.data());
+    else
+      Conv3dReference(c, in32_.data(), w_.data(), out_.data());
+  } else if (role_ == LayerRole::kIntRows) {
+    for (int t = 0; t < c.out.t; ++t)
+      for (int y = 0; y < c.out.h; ++y)
+        ConvRowInt16Portable(c, padded_.data(), t, y, rows_.data(), kpad_, col_.data(),
+                             out_.data() + (int64_t(t) * c.out.h + y) * c.out.w * c.co);
+  } else if (role_ == LayerRole::kPointwiseBinary) {
+    PointwiseBinaryPortable(c.in.positions(), WordsFor(c.ci), bits_.data(), c.co, wpos_.data(),
+                            out16_.data(), c.co);
+  } else {
+    PointwiseInt32Portable(c.in.positions(), c.ci, in32_.data(), c.co, mask_.data(), out_.data());
+  }
+}
+
+const void* LayerKernel::output() const {
+  return fast_ && role_ == LayerRole::kPointwiseBinary ? static_cast<const void*>(out16_.data())
+                                                       : static_cast<const void*>(out_.data());
+}
+
+}  // namespace billnet::bench

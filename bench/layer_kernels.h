@@ -1,0 +1,59 @@
+// One convolution of a plan on its own, for per-layer benchmarks: in-range
+// random inputs (DESIGN.md 2.1), random +-1 weights, in the layout the fast
+// runner gives its kernel, run through the fast kernel or the reference.
+// Used by engine_fast_bench (Google Benchmark) and billnet-bench.
+#ifndef BILLNET_BENCH_LAYER_KERNELS_H_
+#define BILLNET_BENCH_LAYER_KERNELS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "billnet/topology.h"
+#include "kernels/fast/bitpack.h"
+
+namespace billnet::bench {
+
+// Which fast kernel a convolution of the integer stages runs.
+enum class LayerRole {
+  kIntRows,          // stem and grouped 3x3x3: ConvRowInt16Portable
+  kPointwiseBinary,  // a CF's first pointwise (bits in): PointwiseBinaryPortable
+  kPointwiseInt32,   // a CF's second pointwise: PointwiseInt32Portable
+};
+
+struct PlanConv {
+  const ConvSpec* conv;  // points into the plan
+  LayerRole role;
+};
+
+// Every convolution of `plan` in execution order (the names cost.h uses).
+std::vector<PlanConv> PlanConvs(const TopologyPlan& plan);
+
+// Inputs, weights and outputs of one convolution; Run() computes it once.
+// Not thread-safe.
+class LayerKernel {
+ public:
+  LayerKernel(const PlanConv& layer, bool fast, uint64_t seed);
+  void Run();
+  const std::string& kernel() const { return kernel_; }  // "ConvRowInt16Portable", ...
+  const ConvSpec& conv() const { return c_; }
+  const void* output() const;
+
+ private:
+  ConvSpec c_;
+  LayerRole role_;
+  bool fast_;
+  std::string kernel_;
+  std::vector<int8_t> w_;
+  std::vector<int32_t> in32_, out_;
+  std::vector<uint8_t> in8_;
+  // Fast layouts.
+  std::vector<int16_t> padded_, rows_, col_, out16_;
+  int kpad_ = 0;
+  std::vector<BitWord> bits_, wpos_;
+  std::vector<int32_t> mask_;
+};
+
+}  // namespace billnet::bench
+
+#endif  // BILLNET_BENCH_LAYER_KERNELS_H_
