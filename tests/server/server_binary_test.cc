@@ -143,6 +143,66 @@ TEST(ServerBinaryTest, ServesStreamsAndMetricsThenDrainsOnSigterm) {
   EXPECT_NE(log.find("stopped"), std::string::npos);
 }
 
+// `billnet-server` with no repository or model flags serves the shipped
+// model (models/billnet-2x-synth, its newest complete version, S5): its info,
+// and a sample clip's responses equal the engine's on the same file. Only the
+// addresses are given, port 0, so parallel tests do not collide; the child
+// runs in a folder without models/, so the server falls back to the source
+// tree's.
+TEST(ServerBinaryTest, AloneServesTheShippedModel) {
+  const std::string dir = TempDir("binary_shipped");
+  const std::string cwd = std::filesystem::current_path().string();
+  std::filesystem::current_path(dir);
+  Child c = Spawn({"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--ready-file",
+                   dir + "/ready"},
+                  dir + "/out.log");
+  std::filesystem::current_path(cwd);
+  int grpc_port = 0, http_port = 0;
+  for (int i = 0; i < 6000 && grpc_port == 0; ++i) {
+    std::ifstream in(dir + "/ready");
+    if (!(in >> grpc_port >> http_port)) grpc_port = 0;
+    if (grpc_port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GT(grpc_port, 0) << ReadAll(c.out_path);
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(grpc_port),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = v1::GestureService::NewStub(channel);
+  grpc::ClientContext ctx;
+  v1::ModelInfoRequest req;
+  v1::ModelInfoResponse info;
+  ASSERT_TRUE(stub->GetModelInfo(&ctx, req, &info).ok());
+  EXPECT_EQ(info.model().name(), "billnet-2x-synth");
+  EXPECT_EQ(info.model().stage(), v1::STAGE_S5);
+  EXPECT_EQ(info.classes(), 27);
+  EXPECT_EQ(info.base_channels(), 64);
+  EXPECT_EQ(info.height(), 96);
+  EXPECT_EQ(info.width(), 128);
+  ASSERT_EQ(info.labels_size(), 27);
+  EXPECT_EQ(info.labels(0), "Swiping Left");
+
+  const std::string file = std::string(BILLNET_SOURCE_DIR) + "/models/billnet-2x-synth/" +
+                           std::to_string(info.model().version()) + "/s5.safetensors";
+  auto model = Model::LoadFile(file);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  std::ifstream in(std::string(BILLNET_SOURCE_DIR) + "/samples/clips/01-swiping-left.mp4",
+                   std::ios::binary);
+  const std::vector<uint8_t> clip((std::istreambuf_iterator<char>(in)),
+                                  std::istreambuf_iterator<char>());
+  ASSERT_FALSE(clip.empty());
+  const auto want = testing::ExpectedWindows(**model, clip);
+  v1::StreamConfig config;
+  config.set_mode(v1::STREAM_MODE_FILE);
+  testing::ClientStream s = testing::StreamBytes(stub.get(), config, clip);
+  ASSERT_TRUE(s.status.ok()) << s.status.error_message();
+  const auto w = s.windows();
+  ASSERT_EQ(w.size(), want.size());
+  ASSERT_FALSE(w.empty());
+  for (size_t j = 0; j < w.size(); ++j) testing::ExpectSameWindow(w[j], want[j]);
+  EXPECT_EQ(w[0].model().name(), "billnet-2x-synth");
+  kill(c.pid, SIGTERM);
+  EXPECT_EQ(WaitExit(c.pid), 0) << ReadAll(c.out_path);
+}
+
 TEST(ServerBinaryTest, BadSetupsExitNonZeroWithAReason) {
   const std::string dir = TempDir("binary_bad");
   Child missing = Spawn(
