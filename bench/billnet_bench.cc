@@ -103,12 +103,17 @@ std::vector<std::string> BlasLibrariesLoaded() {
   return libs;
 }
 
-// The engine's kernel set for the integer stages and, for the fast set on
-// x86-64 with GCC, the x86-64 level whose clone the loader picks (the same
-// rule the ifunc resolver applies: the highest level the CPU supports).
+// The engine's kernel set for the integer stages: "reference", "fast/avx2"
+// (the variant of kernels/fast/isa.h; BILLNET_FAST_ISA forces one) or, for
+// the portable variant on x86-64 with GCC, the x86-64 level whose clone the
+// loader picks (the same rule the ifunc resolver applies: the highest level
+// the CPU supports).
 std::string KernelName() {
   std::string k = KernelVariant();
   if (k != "fast") return k;
+  const FastIsa isa = FastIsaFromEnvironment();
+  if (isa != FastIsa::kPortable) return k + "/" + FastIsaName(isa);
+  k += "/portable";
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
   __builtin_cpu_init();
   if (__builtin_cpu_supports("x86-64-v4")) return k + "/x86-64-v4";
@@ -365,7 +370,7 @@ int Run(const Options& opt) {
     if (opt.layers)
       for (const auto& pc : convs)
         if (pc.conv->name == lc.name) {
-          LayerKernel k(pc, true, opt.seed + 2);
+          LayerKernel k(pc, true, opt.seed + 2, FastIsaFromEnvironment());
           const Timing t = TimeCalls([&] { k.Run(); }, opt.repetitions, 0.02);
           l.kernel = k.kernel();
           l.cpu_us = 1e6 * t.cpu_s;

@@ -1,18 +1,22 @@
 // The fast integer path (S3-S5) next to the reference, BILLNET 2x, batch 1,
 // one thread, random weights: whole window per stage, then per layer (each
 // convolution of the plan through its fast kernel and through the reference
-// kernel, with MACs/s). Run (docs/performance.md has the full command):
+// kernel, with MACs/s), for every fast kernel variant this CPU supports
+// (kernels/fast/isa.h: "variant" 0 reference, 1 portable, 2 avx2; an
+// unsupported variant is skipped). Run (docs/performance.md has the full command):
 //   build/bench/engine_fast_bench --benchmark_repetitions=5
 //       --benchmark_report_aggregates_only=true
 // Figures from one run only compare with each other (docs/performance.md).
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "billnet/model.h"
 #include "billnet/session.h"
+#include "kernels/fast/isa.h"
 #include "layer_kernels.h"
 
 namespace billnet {
@@ -32,15 +36,26 @@ std::shared_ptr<const Model> Billnet2xModel(Stage stage) {
   return m;
 }
 
-// range(0): stage 3..5; range(1): 0 reference, 1 fast.
+// variant: 0 reference, 1 fast portable, 2 fast avx2 (isa.h).
+bool VariantSupported(int64_t variant) {
+  return variant == 0 || FastIsaSupported(variant == 1 ? FastIsa::kPortable : FastIsa::kAvx2);
+}
+
+// range(0): stage 3..5; range(1): the variant.
 void BM_Window(benchmark::State& state) {
   const Stage stage = Stage(state.range(0));
   const KernelChoice choice = state.range(1) ? KernelChoice::kFast : KernelChoice::kReference;
+  if (!VariantSupported(state.range(1))) {
+    state.SkipWithError("variant not supported on this CPU");
+    return;
+  }
   auto model = Billnet2xModel(stage);
   if (!model) {
     state.SkipWithError("cannot build the model");
     return;
   }
+  // The session's runner reads BILLNET_FAST_ISA once, when it is built.
+  if (state.range(1)) setenv("BILLNET_FAST_ISA", state.range(1) == 1 ? "portable" : "avx2", 1);
   Session session(model, choice);
   std::vector<uint8_t> window(model->window_bytes());
   for (size_t i = 0; i < window.size(); ++i) window[i] = uint8_t(i * 2654435761u >> 24);
@@ -50,13 +65,14 @@ void BM_Window(benchmark::State& state) {
     benchmark::DoNotOptimize(r.scores.data());
     if (!s.ok()) state.SkipWithError(s.ToString().c_str());
   }
-  state.SetLabel(std::string(StageName(stage)) + " " + session.kernels());
+  state.SetLabel(std::string(StageName(stage)) + " " + session.kernels() +
+                 (state.range(1) ? std::string("/") + FastIsaName(FastIsaFromEnvironment()) : ""));
   state.counters["windows/s"] =
       benchmark::Counter(double(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_Window)
-    ->ArgsProduct({{3, 4, 5}, {0, 1}})
-    ->ArgNames({"stage", "fast"})
+    ->ArgsProduct({{3, 4, 5}, {0, 1, 2}})
+    ->ArgNames({"stage", "variant"})
     ->Unit(benchmark::kMillisecond)
     ->MinTime(1.0);
 
@@ -67,11 +83,16 @@ const TopologyPlan& Plan2x() {
   return plan;
 }
 
-// range(0): index into the plan's convolutions; range(1): 0 reference, 1 fast.
+// range(0): index into the plan's convolutions; range(1): the variant.
 // The layer setup is bench/layer_kernels.h (shared with billnet-bench).
 void BM_Layer(benchmark::State& state) {
+  if (!VariantSupported(state.range(1))) {
+    state.SkipWithError("variant not supported on this CPU");
+    return;
+  }
   const auto layers = bench::PlanConvs(Plan2x());
-  bench::LayerKernel layer(layers[state.range(0)], state.range(1) != 0, 3);
+  bench::LayerKernel layer(layers[state.range(0)], state.range(1) != 0, 3,
+                           state.range(1) == 2 ? FastIsa::kAvx2 : FastIsa::kPortable);
   for (auto _ : state) {
     layer.Run();
     benchmark::DoNotOptimize(layer.output());
@@ -85,11 +106,11 @@ void BM_Layer(benchmark::State& state) {
 void LayerArgs(benchmark::internal::Benchmark* b) {
   const int n = int(bench::PlanConvs(Plan2x()).size());
   for (int i = 0; i < n; ++i)
-    for (int fast : {0, 1}) b->Args({i, fast});
+    for (int variant : {0, 1, 2}) b->Args({i, variant});
 }
 BENCHMARK(BM_Layer)
     ->Apply(LayerArgs)
-    ->ArgNames({"layer", "fast"})
+    ->ArgNames({"layer", "variant"})
     ->Unit(benchmark::kMicrosecond)
     ->MinTime(0.2);
 

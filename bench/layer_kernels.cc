@@ -1,5 +1,7 @@
 #include "layer_kernels.h"
 
+#include <climits>
+
 #include "kernels/fast/fast_kernels.h"
 #include "kernels/reference.h"
 #include "rng.h"
@@ -9,16 +11,23 @@ namespace billnet::bench {
 std::vector<PlanConv> PlanConvs(const TopologyPlan& plan) {
   std::vector<PlanConv> out;
   for (const auto& b : plan.blocks)
-    for (size_t i = 0; i < b.convs.size(); ++i)
-      out.push_back({&b.convs[i], b.kind == BlockKind::kStem ? LayerRole::kIntRows
-                                  : i % 3 == 0               ? LayerRole::kPointwiseBinary
-                                  : i % 3 == 1               ? LayerRole::kIntRows
-                                                             : LayerRole::kPointwiseInt32});
+    for (size_t i = 0; i < b.convs.size(); ++i) {
+      const bool cf = b.kind != BlockKind::kStem;
+      // The grouped conv's sums: fan-in x the first pointwise's |output| <= ci.
+      const size_t g = i - (i % 3) + 1;
+      const bool mid16 = cf && i % 3 != 0 && b.convs[g].fan_in() * b.convs[g - 1].ci <= INT16_MAX;
+      out.push_back({&b.convs[i],
+                     !cf          ? LayerRole::kIntRows
+                     : i % 3 == 0 ? LayerRole::kPointwiseBinary
+                     : i % 3 == 1 ? LayerRole::kIntRows
+                                  : LayerRole::kPointwiseInt32,
+                     mid16});
+    }
   return out;
 }
 
-LayerKernel::LayerKernel(const PlanConv& layer, bool fast, uint64_t seed)
-    : c_(*layer.conv), role_(layer.role), fast_(fast) {
+LayerKernel::LayerKernel(const PlanConv& layer, bool fast, uint64_t seed, FastIsa isa)
+    : c_(*layer.conv), role_(layer.role), fast_(fast), isa_(isa), int16_mid_(layer.int16_mid) {
   const ConvSpec& c = c_;
   Rng rng(seed);
   const int cig = c.ci / c.groups;
@@ -33,6 +42,7 @@ LayerKernel::LayerKernel(const PlanConv& layer, bool fast, uint64_t seed)
     in32_[i] = role_ == LayerRole::kPointwiseInt32 ? int32_t(rng.Below(2001)) - 1000
                                                    : int32_t(rng.Below(2 * range + 1)) - range;
   }
+  const bool avx2 = fast_ && isa_ == FastIsa::kAvx2;
   out_.resize(c.out.elements());
   if (!fast_) {
     kernel_ = "Conv3dReference";
@@ -52,6 +62,12 @@ LayerKernel::LayerKernel(const PlanConv& layer, bool fast, uint64_t seed)
     col_.assign(int64_t(c.groups) * kpad_, 0);
     for (int o = 0; o < c.co; ++o)
       for (int j = 0; j < k; ++j) rows_[int64_t(o) * kpad_ + j] = w_[int64_t(o) * k + j];
+    if (avx2) {
+      kernel_ = int16_mid_ ? "ConvRowTapsAvx2/int16" : "ConvRowTapsAvx2";
+      padded_.resize(padded_.size() + kAvx2InputSlack, 0);
+      taps_ = PackTapsBlocked(c, w_.data());
+      out16_.resize(c.out.elements());
+    }
   } else if (role_ == LayerRole::kPointwiseBinary) {
     kernel_ = "PointwiseBinaryPortable";
     const int words = WordsFor(c.ci);
@@ -63,6 +79,14 @@ LayerKernel::LayerKernel(const PlanConv& layer, bool fast, uint64_t seed)
         if (w_[int64_t(o) * c.ci + i] > 0)
           wpos_[int64_t(o) * words + i / 64] |= BitWord(1) << (i % 64);
     out16_.resize(c.out.elements());
+  } else if (avx2 && int16_mid_) {
+    kernel_ = "PointwiseInt16Avx2";
+    in16_.assign(in32_.size() + kAvx2InputSlack, 0);
+    for (size_t i = 0; i < in32_.size(); ++i) in16_[i] = int16_t(in32_[i]);
+    pw16_ = PackPointwiseInt16(c.ci, c.co, w_.data());
+  } else if (avx2) {
+    kernel_ = "PointwiseInt32Avx2";
+    signs_ = PackPointwiseSigns(c.ci, c.co, w_.data());
   } else {
     kernel_ = "PointwiseInt32Portable";
     mask_.resize(w_.size());
@@ -77,6 +101,13 @@ void LayerKernel::Run() {
       Conv3dReference(c, in8_.data(), w_.data(), out_.data());
     else
       Conv3dReference(c, in32_.data(), w_.data(), out_.data());
+  } else if (role_ == LayerRole::kIntRows && isa_ == FastIsa::kAvx2) {
+    for (int t = 0; t < c.out.t; ++t)
+      for (int y = 0; y < c.out.h; ++y) {
+        const int64_t off = (int64_t(t) * c.out.h + y) * c.out.w * c.co;
+        ConvRowTapsAvx2(c, taps_, padded_.data(), t, y, int16_mid_ ? nullptr : out_.data() + off,
+                        int16_mid_ ? out16_.data() + off : nullptr);
+      }
   } else if (role_ == LayerRole::kIntRows) {
     for (int t = 0; t < c.out.t; ++t)
       for (int y = 0; y < c.out.h; ++y)
@@ -85,14 +116,20 @@ void LayerKernel::Run() {
   } else if (role_ == LayerRole::kPointwiseBinary) {
     PointwiseBinaryPortable(c.in.positions(), WordsFor(c.ci), bits_.data(), c.co, wpos_.data(),
                             out16_.data(), c.co);
+  } else if (!pw16_.empty()) {
+    PointwiseInt16Avx2(c.in.positions(), c.ci, in16_.data(), c.co, pw16_.data(), out_.data());
+  } else if (!signs_.empty()) {
+    PointwiseInt32Avx2(c.in.positions(), c.ci, in32_.data(), c.co, signs_.data(), out_.data());
   } else {
     PointwiseInt32Portable(c.in.positions(), c.ci, in32_.data(), c.co, mask_.data(), out_.data());
   }
 }
 
 const void* LayerKernel::output() const {
-  return fast_ && role_ == LayerRole::kPointwiseBinary ? static_cast<const void*>(out16_.data())
-                                                       : static_cast<const void*>(out_.data());
+  const bool out16 =
+      fast_ && (role_ == LayerRole::kPointwiseBinary ||
+                (role_ == LayerRole::kIntRows && isa_ == FastIsa::kAvx2 && int16_mid_));
+  return out16 ? static_cast<const void*>(out16_.data()) : static_cast<const void*>(out_.data());
 }
 
 }  // namespace billnet::bench

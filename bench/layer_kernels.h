@@ -11,6 +11,8 @@
 
 #include "billnet/topology.h"
 #include "kernels/fast/bitpack.h"
+#include "kernels/fast/fast_kernels_avx2.h"
+#include "kernels/fast/isa.h"
 
 namespace billnet::bench {
 
@@ -24,6 +26,9 @@ enum class LayerRole {
 struct PlanConv {
   const ConvSpec* conv;  // points into the plan
   LayerRole role;
+  // A grouped conv whose sums fit int16, or the second pointwise after one:
+  // the AVX2 variant passes int16 between them (fast_runner.cc's out16).
+  bool int16_mid = false;
 };
 
 // Every convolution of `plan` in execution order (the names cost.h uses).
@@ -33,7 +38,8 @@ std::vector<PlanConv> PlanConvs(const TopologyPlan& plan);
 // Not thread-safe.
 class LayerKernel {
  public:
-  LayerKernel(const PlanConv& layer, bool fast, uint64_t seed);
+  // isa: the fast variant (ignored when !fast; must be supported).
+  LayerKernel(const PlanConv& layer, bool fast, uint64_t seed, FastIsa isa = FastIsa::kPortable);
   void Run();
   const std::string& kernel() const { return kernel_; }  // "ConvRowInt16Portable", ...
   const ConvSpec& conv() const { return c_; }
@@ -43,6 +49,8 @@ class LayerKernel {
   ConvSpec c_;
   LayerRole role_;
   bool fast_;
+  FastIsa isa_;
+  bool int16_mid_;
   std::string kernel_;
   std::vector<int8_t> w_;
   std::vector<int32_t> in32_, out_;
@@ -52,6 +60,10 @@ class LayerKernel {
   int kpad_ = 0;
   std::vector<BitWord> bits_, wpos_;
   std::vector<int32_t> mask_;
+  // AVX2 layouts.
+  TapsBlocked taps_;
+  std::vector<int16_t> in16_, pw16_;
+  std::vector<int32_t> signs_;
 };
 
 }  // namespace billnet::bench

@@ -19,9 +19,13 @@ namespace {
 
 enum class ConvRole { kTaps, kPointwiseBinary, kPointwiseInt };
 
-FastConv MakeFastConv(const ConvSpec& c, const std::vector<int8_t>& wi, ConvRole role) {
+// max_in: the largest |input| of a taps conv (its out16 test); in16: the
+// second pointwise's input is int16 (the grouped conv before it is out16).
+FastConv MakeFastConv(const ConvSpec& c, const std::vector<int8_t>& wi, ConvRole role,
+                      int64_t max_in, bool in16) {
   FastConv f;
   const int cig = c.ci / c.groups;
+  const bool avx2 = FastIsaSupported(FastIsa::kAvx2);
   switch (role) {
     case ConvRole::kTaps: {
       const int k = c.kt * c.kh * c.kw * cig;
@@ -29,6 +33,8 @@ FastConv MakeFastConv(const ConvSpec& c, const std::vector<int8_t>& wi, ConvRole
       f.rows.assign(int64_t(c.co) * f.kpad, 0);
       for (int o = 0; o < c.co; ++o)
         for (int j = 0; j < k; ++j) f.rows[int64_t(o) * f.kpad + j] = wi[int64_t(o) * k + j];
+      f.out16 = int64_t(k) * max_in <= INT16_MAX;
+      if (avx2) f.taps = PackTapsBlocked(c, wi.data());
       break;
     }
     case ConvRole::kPointwiseBinary: {
@@ -45,6 +51,8 @@ FastConv MakeFastConv(const ConvSpec& c, const std::vector<int8_t>& wi, ConvRole
       assert(c.groups == 1 && c.kt * c.kh * c.kw == 1);
       f.wpos_mask.resize(int64_t(c.co) * c.ci);
       for (int64_t i = 0; i < int64_t(c.co) * c.ci; ++i) f.wpos_mask[i] = wi[i] > 0 ? -1 : 0;
+      if (avx2 && in16) f.pw16 = PackPointwiseInt16(c.ci, c.co, wi.data());
+      if (avx2 && !in16) f.pw_sign = PackPointwiseSigns(c.ci, c.co, wi.data());
       break;
     }
   }
@@ -87,7 +95,10 @@ std::shared_ptr<const FastWeights> PrepareFastWeights(const TopologyPlan& plan, 
                             : i % 3 == 0               ? ConvRole::kPointwiseBinary
                             : i % 3 == 1               ? ConvRole::kTaps
                                                        : ConvRole::kPointwiseInt;
-      convs.push_back(MakeFastConv(b.convs[i], prep.convs[bi][i].wi, role));
+      // Stem: pixels v = 2x - 255; grouped conv: the first pointwise's [-ci, ci].
+      const int64_t max_in = b.kind == BlockKind::kStem ? 255 : i % 3 == 1 ? b.convs[i - 1].ci : 0;
+      const bool in16 = role == ConvRole::kPointwiseInt && convs[i - 1].out16;
+      convs.push_back(MakeFastConv(b.convs[i], prep.convs[bi][i].wi, role, max_in, in16));
     }
     fw->convs.push_back(std::move(convs));
     std::vector<FastNorm> norms;
@@ -155,7 +166,11 @@ struct FastRunner::TraceUnit {
   TracedTensor* norm = nullptr;  // bits
 };
 
-FastRunner::FastRunner(const Model& model) : model_(model), fw_(*model.prepared().fast) {
+FastRunner::FastRunner(const Model& model) : FastRunner(model, FastIsaFromEnvironment()) {}
+
+FastRunner::FastRunner(const Model& model, FastIsa isa)
+    : model_(model), fw_(*model.prepared().fast), isa_(isa) {
+  assert(FastIsaSupported(isa));
   const TopologyPlan& plan = model.plan();
   int64_t col = 0, mid = 0, grow = 0, rows = 0, pooled = 0, bits = 0, channels = 0;
   for (size_t bi = 0; bi < plan.blocks.size(); ++bi) {
@@ -164,7 +179,7 @@ FastRunner::FastRunner(const Model& model) : model_(model), fw_(*model.prepared(
     auto bits_of = [](const Shape4& s) { return s.positions() * WordsFor(s.c); };
     if (b.kind == BlockKind::kStem) {
       const ConvSpec& c = b.convs[0];
-      stem_in_.assign(PaddedInputShape(c).elements(), 0);
+      stem_in_.assign(PaddedInputShape(c).elements() + kAvx2InputSlack, 0);
       col = std::max<int64_t>(col, int64_t(c.groups) * fc[0].kpad);
       rows = std::max<int64_t>(rows, int64_t(c.out.w) * c.co);
       pooled = std::max<int64_t>(pooled, int64_t(b.out.w) * b.out.c);
@@ -185,8 +200,9 @@ FastRunner::FastRunner(const Model& model) : model_(model), fw_(*model.prepared(
     }
   }
   col_.assign(col, 0);
-  mid_.assign(mid, 0);
+  mid_.assign(mid + kAvx2InputSlack, 0);
   gconv_row_.assign(grow, 0);
+  if (isa_ == FastIsa::kAvx2) gconv_row16_.assign(grow + kAvx2InputSlack, 0);
   rows_.assign(2 * rows, 0);
   pooled_.assign(pooled, 0);
   for (auto& b : bits_) b.assign(bits, 0);
@@ -202,7 +218,7 @@ FastRunner::FastRunner(const Model& model) : model_(model), fw_(*model.prepared(
 }
 
 size_t FastRunner::scratch_bytes() const {
-  size_t n = 2 * (stem_in_.size() + col_.size() + mid_.size()) +
+  size_t n = 2 * (stem_in_.size() + col_.size() + mid_.size() + gconv_row16_.size()) +
              4 * (gconv_row_.size() + rows_.size() + pooled_.size() + counts_.size() + gap_.size() +
                   h32_.size() + c32_.size() + z32_.size() + xf_.size() + zf_.size()) +
              8 * select_.size();
@@ -237,7 +253,10 @@ void FastRunner::Unit(const Shape4& pre, const Shape4& post, bool pool, const Fa
         trace_row(tu->pre, pre, t, y, r0);
       }
       BitWord* ob = out + ((int64_t(t) * post.h + y) * post.w) * words;
-      ThresholdPackPortable(post.w, co, src, norm.lo.data(), norm.hi.data(), ob);
+      if (isa_ == FastIsa::kAvx2)
+        ThresholdPackAvx2(post.w, co, src, norm.lo.data(), norm.hi.data(), ob);
+      else
+        ThresholdPackPortable(post.w, co, src, norm.lo.data(), norm.hi.data(), ob);
       if (tu->norm) TraceBits(tu->norm, ((int64_t(t) * post.h + y) * post.w) * co, post.w, co, ob);
     }
     // Floor pooling drops an odd last row; the trace still shows it.
@@ -291,14 +310,28 @@ void FastRunner::Cf(const BlockSpec& b, int first, const std::vector<FastConv>& 
   }
 
   // Row by row: gconv row -> pw2 row -> [pool] -> norm -> bits.
+  const bool avx2 = isa_ == FastIsa::kAvx2, g16 = avx2 && fg.out16;
   auto fill_row = [&](int t, int y, int32_t* row) {
-    ConvRowInt16Portable(gc, mid, t, y, fg.rows.data(), fg.kpad, col_.data(), gconv_row_.data());
+    if (g16)
+      ConvRowTapsAvx2(gc, fg.taps, mid, t, y, nullptr, gconv_row16_.data());
+    else if (avx2)
+      ConvRowTapsAvx2(gc, fg.taps, mid, t, y, gconv_row_.data(), nullptr);
+    else
+      ConvRowInt16Portable(gc, mid, t, y, fg.rows.data(), fg.kpad, col_.data(), gconv_row_.data());
     if (gtr) {
       const int64_t off = ((int64_t(t) * gc.out.h + y) * gc.out.w) * gc.co;
-      std::copy(gconv_row_.begin(), gconv_row_.begin() + int64_t(gc.out.w) * gc.co,
-                gtr->ints.begin() + off);
+      const int64_t n = int64_t(gc.out.w) * gc.co;
+      if (g16)
+        std::copy(gconv_row16_.begin(), gconv_row16_.begin() + n, gtr->ints.begin() + off);
+      else
+        std::copy(gconv_row_.begin(), gconv_row_.begin() + n, gtr->ints.begin() + off);
     }
-    PointwiseInt32Portable(gc.out.w, cm, gconv_row_.data(), pw2.co, f2.wpos_mask.data(), row);
+    if (g16)
+      PointwiseInt16Avx2(gc.out.w, cm, gconv_row16_.data(), pw2.co, f2.pw16.data(), row);
+    else if (avx2)
+      PointwiseInt32Avx2(gc.out.w, cm, gconv_row_.data(), pw2.co, f2.pw_sign.data(), row);
+    else
+      PointwiseInt32Portable(gc.out.w, cm, gconv_row_.data(), pw2.co, f2.wpos_mask.data(), row);
   };
   Unit(pw2.out, post, pool, norm, fill_row, out, &tu);
 }
@@ -339,8 +372,11 @@ void FastRunner::Run(const uint8_t* rgb, std::vector<float>& h, std::vector<floa
           tu.norm = &(*trace)[in];
         }
         auto fill_row = [&](int t, int y, int32_t* row) {
-          ConvRowInt16Portable(sc, stem_in_.data(), t, y, fc[0].rows.data(), fc[0].kpad,
-                               col_.data(), row);
+          if (isa_ == FastIsa::kAvx2)
+            ConvRowTapsAvx2(sc, fc[0].taps, stem_in_.data(), t, y, row, nullptr);
+          else
+            ConvRowInt16Portable(sc, stem_in_.data(), t, y, fc[0].rows.data(), fc[0].kpad,
+                                 col_.data(), row);
         };
         Unit(sc.out, b.out, b.pool, fn[0], fill_row, cur, &tu);
         break;

@@ -13,19 +13,30 @@
 #include "billnet/model.h"
 #include "billnet/session.h"
 #include "kernels/fast/bitpack.h"
+#include "kernels/fast/fast_kernels_avx2.h"
+#include "kernels/fast/isa.h"
 
 namespace billnet {
 
-// One convolution in its fast form; which member is used depends on the role.
+// One convolution in its fast form; which member is used depends on the role
+// and the variant (isa.h). The AVX2 layouts exist only where AVX2 does.
 struct FastConv {
   // Stem and grouped 3x3x3: +-1 as int16 rows [co][kpad] (fast_kernels.h).
   std::vector<int16_t> rows;
   int kpad = 0;
+  // The same in the AVX2 layout; out16: every sum of this (grouped) conv fits
+  // int16 (taps * ci/g * max|input| <= 32767), so AVX2 writes int16 and the
+  // second pointwise reads int16 pairs.
+  TapsBlocked taps;
+  bool out16 = false;
   // First pointwise of a CF (binary input): bit set where w = +1, [co][words].
   std::vector<BitWord> wpos;
   int words = 0;
   // Second pointwise of a CF (int32 input): -1 where w = +1, else 0, [co][ci].
   std::vector<int32_t> wpos_mask;
+  // The same for AVX2: int16 pairs (when the grouped conv's out16) or signs.
+  std::vector<int16_t> pw16;
+  std::vector<int32_t> pw_sign;
 };
 
 // A norm + Heaviside as an interval: bit = lo <= x <= hi (fast_kernels.h).
@@ -51,7 +62,12 @@ std::shared_ptr<const FastWeights> PrepareFastWeights(const TopologyPlan& plan, 
 // per session).
 class FastRunner {
  public:
+  // isa: the kernel variant (must be supported: FastIsaSupported); the
+  // one-argument form takes FastIsaFromEnvironment().
   explicit FastRunner(const Model& model);
+  FastRunner(const Model& model, FastIsa isa);
+
+  FastIsa isa() const { return isa_; }
 
   // As Session::Run after the size check: `rgb` is one window; h, c the
   // session's LSTM state (updated); `out` is filled in place (its vectors
@@ -74,10 +90,13 @@ class FastRunner {
 
   const Model& model_;
   const FastWeights& fw_;
+  FastIsa isa_;
+  // Padded int16 inputs hold kAvx2InputSlack zeros past their end.
   std::vector<int16_t> stem_in_;          // padded stem input (border stays 0)
   std::vector<int16_t> col_;              // im2col of one output position
   std::vector<int16_t> mid_;              // padded grouped-conv input (border zeroed per use)
   std::vector<int32_t> gconv_row_;        // one row of a grouped conv's output
+  std::vector<int16_t> gconv_row16_;      // the same as int16 (AVX2, out16 convs)
   std::vector<int32_t> rows_;             // two pre-pool rows
   std::vector<int32_t> pooled_;           // one pooled row
   std::vector<BitWord> bits_[3];          // activations: current, MOR's a, next / MOR's i1

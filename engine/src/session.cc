@@ -13,6 +13,7 @@
 #include <string>
 
 #include "fast_runner.h"
+#include "kernels/fast/isa.h"
 #include "kernels/reference.h"
 #include "prepared.h"
 
@@ -34,7 +35,8 @@ KernelChoice KernelChoiceFromEnvironment() {
 }
 
 const char* KernelVariant() {
-  return KernelChoiceFromEnvironment() == KernelChoice::kReference ? "reference" : "fast";
+  if (KernelChoiceFromEnvironment() == KernelChoice::kReference) return "reference";
+  return FastIsaFromEnvironment() == FastIsa::kAvx2 ? "fast/avx2" : "fast/portable";
 }
 
 namespace {

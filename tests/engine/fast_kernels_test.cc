@@ -14,12 +14,15 @@
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "billnet/session.h"
 #include "fast_runner.h"
 #include "kernels/fast/bitpack.h"
+#include "kernels/fast/fast_kernels_avx2.h"
+#include "kernels/fast/isa.h"
 #include "kernels/reference.h"
 #include "rng.h"
 #include "test_util.h"
@@ -197,7 +200,8 @@ TEST(FastKernels, GroupedConvMatchesReference) {
         cf ? std::array<int, 3>{1, 1, 1}
            : std::array<int, 3>{int(rng.Below(2)), int(rng.Below(3)), int(rng.Below(2))};
     const ConvSpec c = Spec(in, co, groups, {3, 3, 3}, s, p);
-    if (c.out.t < 1 || c.out.h < 1 || c.out.w < 1) continue;
+    // (Spec's division truncates: a kernel longer than the padded input is no conv.)
+    if (c.in.t + 2 * c.pt < c.kt || c.in.h + 2 * c.ph < c.kh || c.in.w + 2 * c.pw < c.kw) continue;
     const int32_t range = int32_t(1 + rng.Below(512));
     SCOPED_TRACE("seed 202 trial " + std::to_string(trial) + " " + Describe(c) + " range " +
                  std::to_string(range));
@@ -272,6 +276,167 @@ TEST(FastKernels, PointwiseInt32MatchesReferenceAtTheRangeLimits) {
   }
 }
 
+// ------------------------------------------------------------ AVX2 variant
+// The same convolutions through the AVX2 kernels (skipped where the CPU or
+// the build has no AVX2): group merging (fewer than 8 outputs per group),
+// partial blocks of 8 outputs, odd run lengths (a pair's second weight 0,
+// one int16 read past a run), widths that are not multiples of the 4- and
+// 8-position tiles, int16 and int32 outputs.
+
+// Runs ConvRowTapsAvx2 over every output row; out16: int16 outputs, widened.
+std::vector<int32_t> Avx2Conv(const ConvSpec& c, const std::vector<int32_t>& in,
+                              const std::vector<int8_t>& w, bool out16) {
+  const Shape4 ps = PaddedInputShape(c);
+  // The slack past the end holds garbage: it must meet zero weights only.
+  std::vector<int16_t> padded(ps.elements() + kAvx2InputSlack, 0);
+  for (int i = 0; i < kAvx2InputSlack; ++i) padded[ps.elements() + i] = int16_t(0x7abc);
+  for (int t = 0; t < c.in.t; ++t)
+    for (int y = 0; y < c.in.h; ++y)
+      for (int x = 0; x < c.in.w; ++x)
+        for (int k = 0; k < c.ci; ++k)
+          padded[((int64_t(t + c.pt) * ps.h + y + c.ph) * ps.w + x + c.pw) * c.ci + k] =
+              int16_t(in[((int64_t(t) * c.in.h + y) * c.in.w + x) * c.ci + k]);
+  const TapsBlocked tb = PackTapsBlocked(c, w.data());
+  std::vector<int32_t> out(c.out.elements(), -12345);
+  std::vector<int16_t> out16_row(int64_t(c.out.w) * c.co, -1234);
+  for (int t = 0; t < c.out.t; ++t)
+    for (int y = 0; y < c.out.h; ++y) {
+      int32_t* row = out.data() + (int64_t(t) * c.out.h + y) * c.out.w * c.co;
+      ConvRowTapsAvx2(c, tb, padded.data(), t, y, out16 ? nullptr : row,
+                      out16 ? out16_row.data() : nullptr);
+      if (out16) std::copy(out16_row.begin(), out16_row.end(), row);
+    }
+  return out;
+}
+
+TEST(FastKernelsAvx2, TapsConvMatchesReference) {
+  if (!FastIsaSupported(FastIsa::kAvx2)) GTEST_SKIP() << "no AVX2 here";
+  Rng rng(808);
+  for (int trial = 0; trial < 80; ++trial) {
+    ConvSpec c;
+    int32_t range;
+    if (trial < 12) {  // the stem: 3 channels, 3x5x5, stride 2, run of 15 (odd)
+      const Shape4 in{int(2 + rng.Below(5)), int(5 + rng.Below(12)), int(5 + rng.Below(20)), 3};
+      c = Spec(in, 1 + int(rng.Below(40)), 1, {3, 5, 5}, {2, 2, 2}, {1, 2, 2});
+      range = 255;
+    } else {
+      const int groups = 1 + int(rng.Below(8));
+      const int cig = 1 + int(rng.Below(trial < 60 ? 9 : 40));
+      const int cog = 1 + int(rng.Below(trial % 2 ? 12 : 40));
+      const Shape4 in{int(1 + rng.Below(4)), int(1 + rng.Below(7)), int(1 + rng.Below(19)),
+                      groups * cig};
+      const bool cf = trial % 3 != 2;
+      const std::array<int, 3> s =
+          cf ? std::array<int, 3>{1, 1, 1}
+             : std::array<int, 3>{int(1 + rng.Below(2)), int(1 + rng.Below(2)),
+                                  int(1 + rng.Below(2))};
+      const std::array<int, 3> p =
+          cf ? std::array<int, 3>{1, 1, 1}
+             : std::array<int, 3>{int(rng.Below(2)), int(rng.Below(3)), int(rng.Below(2))};
+      c = Spec(in, groups * cog, groups, {3, 3, 3}, s, p);
+      range = int32_t(1 + rng.Below(512));
+    }
+    // (Spec's division truncates: a kernel longer than the padded input is no conv.)
+    if (c.in.t + 2 * c.pt < c.kt || c.in.h + 2 * c.ph < c.kh || c.in.w + 2 * c.pw < c.kw) continue;
+    SCOPED_TRACE("seed 808 trial " + std::to_string(trial) + " " + Describe(c) + " range " +
+                 std::to_string(range));
+    std::vector<int32_t> v(c.in.elements());
+    for (auto& x : v) x = trial % 5 == 0 ? range : trial % 5 == 1 ? -range : Extremish(rng, range);
+    const auto w = trial % 5 < 2 ? std::vector<int8_t>(c.weight_count(), trial % 2 ? -1 : 1)
+                                 : RandomSigns(rng, c.weight_count());
+    std::vector<int32_t> want(c.out.elements());
+    Conv3dReference(c, v.data(), w.data(), want.data());
+    EXPECT_EQ(Avx2Conv(c, v, w, false), want);
+    // int16 outputs where every sum fits (the runner's out16 rule).
+    if (c.fan_in() * range <= INT16_MAX) {
+      EXPECT_EQ(Avx2Conv(c, v, w, true), want) << "int16 out";
+    }
+  }
+}
+
+TEST(FastKernelsAvx2, PointwiseInt16AndInt32MatchReference) {
+  if (!FastIsaSupported(FastIsa::kAvx2)) GTEST_SKIP() << "no AVX2 here";
+  Rng rng(909);
+  for (int ci : {1, 2, 3, 8, 15, 16, 33, 64, 127, 128}) {
+    for (int trial = 0; trial < 6; ++trial) {
+      const int co = 1 + int(rng.Below(trial < 3 ? 20 : 70));
+      const int64_t positions = 1 + int64_t(rng.Below(trial % 2 ? 13 : 40));
+      SCOPED_TRACE("seed 909 ci " + std::to_string(ci) + " co " + std::to_string(co) +
+                   " positions " + std::to_string(positions) + " trial " + std::to_string(trial));
+      const ConvSpec c =
+          Spec(Shape4{1, 1, int(positions), ci}, co, 1, {1, 1, 1}, {1, 1, 1}, {0, 0, 0});
+      const auto w = trial == 0 ? std::vector<int8_t>(int64_t(co) * ci, -1)
+                                : RandomSigns(rng, int64_t(co) * ci);
+      // int32 input: up to +-221,184 (DESIGN 2.1).
+      constexpr int32_t kMax = 221184;
+      std::vector<int32_t> x(positions * ci);
+      for (auto& v : x) v = trial == 0 ? kMax : trial == 1 ? -kMax : Extremish(rng, kMax);
+      std::vector<int32_t> want(positions * co);
+      Conv3dReference(c, x.data(), w.data(), want.data());
+      const auto signs = PackPointwiseSigns(ci, co, w.data());
+      std::vector<int32_t> out(positions * co, 7);
+      PointwiseInt32Avx2(positions, ci, x.data(), co, signs.data(), out.data());
+      EXPECT_EQ(out, want) << "int32 input";
+      // int16 input: the full int16 range, garbage in the slack.
+      std::vector<int16_t> x16(positions * ci + kAvx2InputSlack, int16_t(-0x7abc));
+      for (int64_t i = 0; i < positions * ci; ++i)
+        x16[i] = int16_t(trial == 0   ? INT16_MAX
+                         : trial == 1 ? INT16_MIN
+                                      : Extremish(rng, INT16_MAX));
+      std::vector<int32_t> x32(x16.begin(), x16.begin() + positions * ci);
+      Conv3dReference(c, x32.data(), w.data(), want.data());
+      const auto w16 = PackPointwiseInt16(ci, co, w.data());
+      std::fill(out.begin(), out.end(), 7);
+      PointwiseInt16Avx2(positions, ci, x16.data(), co, w16.data(), out.data());
+      EXPECT_EQ(out, want) << "int16 input";
+    }
+  }
+}
+
+TEST(FastKernels, IsaEnvironmentForcesAVariant) {
+  struct Env {
+    explicit Env(const char* v) {
+      if (const char* o = std::getenv("BILLNET_FAST_ISA")) old = o, had = true;
+      if (v)
+        setenv("BILLNET_FAST_ISA", v, 1);
+      else
+        unsetenv("BILLNET_FAST_ISA");
+    }
+    ~Env() {
+      if (had)
+        setenv("BILLNET_FAST_ISA", old.c_str(), 1);
+      else
+        unsetenv("BILLNET_FAST_ISA");
+    }
+    std::string old;
+    bool had = false;
+  };
+  const auto isas = SupportedFastIsas();
+  ASSERT_FALSE(isas.empty());
+  EXPECT_EQ(isas[0], FastIsa::kPortable);
+  EXPECT_EQ(isas.back(), BestFastIsa());
+  {
+    Env e(nullptr);
+    EXPECT_EQ(FastIsaFromEnvironment(), BestFastIsa());
+  }
+  {
+    Env e("portable");
+    EXPECT_EQ(FastIsaFromEnvironment(), FastIsa::kPortable);
+    EXPECT_STREQ(KernelVariant(), "fast/portable");  // the metric label follows
+  }
+  {
+    Env e("avx2");
+    EXPECT_EQ(FastIsaFromEnvironment(), BestFastIsa());  // avx2 where supported
+    EXPECT_STREQ(KernelVariant(), FastIsaSupported(FastIsa::kAvx2) ? "fast/avx2" : "fast/portable");
+  }
+  {
+    Env e("bogus");
+    EXPECT_EQ(FastIsaFromEnvironment(), BestFastIsa());
+  }
+  for (FastIsa isa : isas)
+    EXPECT_STREQ(FastIsaName(isa), isa == FastIsa::kAvx2 ? "avx2" : "portable");
+}
+
 // ------------------------------------------------------------ pooling, norms
 
 TEST(FastKernels, MaxPoolRowsMatchReferenceOnOddSizes) {
@@ -330,6 +495,11 @@ TEST(FastKernels, ThresholdsMatchReference) {
       std::vector<BitWord> bits(positions * WordsFor(channels), ~BitWord(0));
       ThresholdPackPortable(positions, channels, x.data(), n.lo.data(), n.hi.data(), bits.data());
       EXPECT_EQ(bits, Pack(positions, channels, want)) << "(padding bits must be 0 too)";
+      if (FastIsaSupported(FastIsa::kAvx2)) {
+        std::vector<BitWord> b2(bits.size(), ~BitWord(0));
+        ThresholdPackAvx2(positions, channels, x.data(), n.lo.data(), n.hi.data(), b2.data());
+        EXPECT_EQ(b2, bits) << "avx2";
+      }
     }
   }
 }
@@ -493,10 +663,17 @@ TopologyConfig OddTopology() {
 
 // Runs `windows` through a fast and a reference session of `m` (state carried),
 // comparing every response, state and traced tensor.
+// Every kernel variant the CPU supports (isa.h) runs too, through its own
+// FastRunner with its own carried state.
 void ExpectFastEqualsReference(const std::shared_ptr<const Model>& m, int windows, uint64_t seed) {
   Session fast(m, KernelChoice::kFast), ref(m, KernelChoice::kReference);
   ASSERT_STREQ(fast.kernels(), "fast");
   ASSERT_STREQ(ref.kernels(), "reference");
+  const auto isas = SupportedFastIsas();
+  std::vector<std::unique_ptr<FastRunner>> runners;
+  const size_t units = m->plan().config.lstm_units;
+  std::vector<std::vector<float>> hs(isas.size(), std::vector<float>(units, 0.f)), cs = hs;
+  for (FastIsa isa : isas) runners.push_back(std::make_unique<FastRunner>(*m, isa));
   Response rf, rr;
   for (int i = 0; i < windows; ++i) {
     SCOPED_TRACE("window " + std::to_string(i));
@@ -508,6 +685,16 @@ void ExpectFastEqualsReference(const std::shared_ptr<const Model>& m, int window
     EXPECT_TRUE(SameResponse(rf, rr));
     EXPECT_EQ(fast.h(), ref.h());
     EXPECT_EQ(fast.c(), ref.c());
+    for (size_t k = 0; k < isas.size(); ++k) {
+      SCOPED_TRACE(std::string("variant ") + FastIsaName(isas[k]));
+      Response rv;
+      std::vector<TracedTensor> tv;
+      runners[k]->Run(w.data(), hs[k], cs[k], &rv, &tv);
+      EXPECT_TRUE(SameTrace(tv, tr));
+      EXPECT_TRUE(SameResponse(rv, rr));
+      EXPECT_EQ(hs[k], ref.h());
+      EXPECT_EQ(cs[k], ref.c());
+    }
   }
 }
 
@@ -601,7 +788,7 @@ TEST(FastSession, EnvironmentForcesAPathAndTheSessionReportsIt) {
     EXPECT_STREQ(Session(s5).kernels(), "fast");
     EXPECT_STREQ(Session(s1).kernels(), "reference");
     EXPECT_STREQ(Session(s2).kernels(), "reference");
-    EXPECT_STREQ(KernelVariant(), "fast");
+    EXPECT_EQ(std::string(KernelVariant()).rfind("fast/", 0), 0u) << KernelVariant();
   }
   {
     ScopedKernelsEnv env("reference");

@@ -53,9 +53,12 @@ enum class KernelChoice { kDefault, kReference, kFast };
 // kFast when it is unset or unknown.
 KernelChoice KernelChoiceFromEnvironment();
 
-// Name of the kernel set a session of an integer stage (S3-S5) gets by
-// default: "fast" or, when BILLNET_KERNELS=reference, "reference". S1-S2
-// always run "reference"; Session::kernels() says what one session runs.
+// Name of the kernel variant a session of an integer stage (S3-S5) gets by
+// default (a metric label, logged at server start): "fast/avx2" or
+// "fast/portable" (the fast kernels and the instruction set BILLNET_FAST_ISA
+// or the CPU picks), or "reference" when BILLNET_KERNELS=reference. S1-S2
+// always run the reference kernels; Session::kernels() says what one session
+// runs.
 const char* KernelVariant();
 
 class FastRunner;  // engine-internal

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "kernels/fast/bitpack.h"
+#include "kernels/fast/fast_kernels_avx2.h"
 
 // Integer kernels get one clone per x86-64 level; the dynamic loader picks the
 // best one for the CPU once (GCC ifunc). Elsewhere: the portable build only.
@@ -142,6 +143,82 @@ void PointwiseInt32Portable(int64_t count, int ci, const int32_t* __restrict x, 
       op[o] = int32_t(2u * s - total);
     }
   }
+}
+
+// ------------------------------------------------------------------ AVX2 layouts
+// Portable C++: built once at load (fast_kernels_avx2.h has the layouts).
+
+TapsBlocked PackTapsBlocked(const ConvSpec& c, const int8_t* w) {
+  TapsBlocked tb;
+  const int cig = c.ci / c.groups, cog = c.co / c.groups;
+  if (cog < kAvx2Lanes)
+    for (int m = 1; m <= c.groups; ++m)
+      if (c.groups % m == 0 && m * cog <= kAvx2Lanes) tb.merge = m;
+  tb.supergroups = c.groups / tb.merge;
+  tb.span = tb.merge * cig;
+  tb.sg_out = tb.merge * cog;
+  tb.blocks = (tb.sg_out + kAvx2Lanes - 1) / kAvx2Lanes;
+  const bool row_runs = tb.span == c.ci;
+  tb.runs = row_runs ? c.kt * c.kh : c.kt * c.kh * c.kw;
+  tb.run_len = row_runs ? c.kw * c.ci : tb.span;
+  tb.pairs = (tb.run_len + 1) / 2;
+  tb.x_step = int64_t(c.sw) * c.ci;
+  const Shape4 ps = PaddedInputShape(c);
+  const int64_t row = int64_t(ps.w) * c.ci, frame = ps.h * row;
+  for (int kt = 0; kt < c.kt; ++kt)
+    for (int ky = 0; ky < c.kh; ++ky) {
+      if (row_runs) {
+        tb.run_off.push_back(int32_t(kt * frame + ky * row));
+        continue;
+      }
+      for (int kx = 0; kx < c.kw; ++kx)
+        tb.run_off.push_back(int32_t(kt * frame + ky * row + int64_t(kx) * c.ci));
+    }
+  tb.w.assign(int64_t(tb.supergroups) * tb.blocks * tb.runs * tb.pairs * 2 * kAvx2Lanes, 0);
+  for (int sg = 0; sg < tb.supergroups; ++sg)
+    for (int ol = 0; ol < tb.sg_out; ++ol) {
+      const int oc = sg * tb.sg_out + ol, go = oc / cog, b = ol / kAvx2Lanes,
+                lane = ol % kAvx2Lanes;
+      for (int r = 0; r < tb.runs; ++r)
+        for (int e = 0; e < tb.run_len; ++e) {
+          int kt, ky, kx, ch;
+          if (row_runs) {
+            kt = r / c.kh, ky = r % c.kh, kx = e / c.ci, ch = e % c.ci;
+          } else {
+            kt = r / (c.kh * c.kw), ky = r / c.kw % c.kh, kx = r % c.kw, ch = sg * tb.span + e;
+          }
+          if (ch / cig != go) continue;  // another group of the super-group: 0
+          const int8_t v =
+              w[(((int64_t(oc) * c.kt + kt) * c.kh + ky) * c.kw + kx) * cig + ch - go * cig];
+          const int64_t at =
+              ((((int64_t(sg) * tb.blocks + b) * tb.runs + r) * tb.pairs + e / 2) * kAvx2Lanes +
+               lane) *
+                  2 +
+              e % 2;
+          tb.w[at] = v;
+        }
+    }
+  return tb;
+}
+
+std::vector<int16_t> PackPointwiseInt16(int ci, int co, const int8_t* w) {
+  const int pairs = (ci + 1) / 2, blocks = (co + kAvx2Lanes - 1) / kAvx2Lanes;
+  std::vector<int16_t> out(int64_t(blocks) * pairs * 2 * kAvx2Lanes, 0);
+  for (int o = 0; o < co; ++o)
+    for (int c = 0; c < ci; ++c)
+      out[((int64_t(o / kAvx2Lanes) * pairs + c / 2) * kAvx2Lanes + o % kAvx2Lanes) * 2 + c % 2] =
+          w[int64_t(o) * ci + c];
+  return out;
+}
+
+std::vector<int32_t> PackPointwiseSigns(int ci, int co, const int8_t* w) {
+  const int blocks = (co + kAvx2Lanes - 1) / kAvx2Lanes;
+  std::vector<int32_t> out(int64_t(blocks) * ci * kAvx2Lanes, 0);
+  for (int o = 0; o < co; ++o)
+    for (int c = 0; c < ci; ++c)
+      out[(int64_t(o / kAvx2Lanes) * ci + c) * kAvx2Lanes + o % kAvx2Lanes] =
+          w[int64_t(o) * ci + c] > 0 ? 1 : -1;
+  return out;
 }
 
 // ------------------------------------------------------------------ pooling, norms

@@ -3,7 +3,9 @@
 // Portable C++ written for the auto-vectorizer; on x86-64 with GCC each
 // integer kernel is also compiled for x86-64-v2/v3/v4 and the loader picks
 // the best clone for the CPU (ifunc). Every kernel is tested bit for bit
-// against kernels/reference.h (tests/engine/fast_kernels_test.cc).
+// against kernels/reference.h (tests/engine/fast_kernels_test.cc). This is
+// the "portable" variant; fast_kernels_avx2.h has the "avx2" one of the
+// convolutions and thresholds (isa.h chooses).
 //
 // Layouts: activations T x H x W x C, channel last; bits as in bitpack.h;
 // integer convolution weights as int16 rows [co][kpad], the row being the

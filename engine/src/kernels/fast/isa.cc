@@ -1,0 +1,67 @@
+#include "kernels/fast/isa.h"
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+namespace billnet {
+
+const char* FastIsaName(FastIsa isa) {
+  switch (isa) {
+    case FastIsa::kPortable:
+      return "portable";
+    case FastIsa::kAvx2:
+      return "avx2";
+  }
+  return "portable";
+}
+
+bool FastIsaSupported(FastIsa isa) {
+  switch (isa) {
+    case FastIsa::kPortable:
+      return true;
+    case FastIsa::kAvx2:
+#if defined(BILLNET_FAST_AVX2) && defined(__x86_64__) && defined(__GNUC__)
+      // GCC's check includes the OS's YMM state (XGETBV).
+      return __builtin_cpu_supports("avx2");
+#else
+      return false;
+#endif
+  }
+  return false;
+}
+
+std::vector<FastIsa> SupportedFastIsas() {
+  std::vector<FastIsa> out;
+  for (FastIsa isa : {FastIsa::kPortable, FastIsa::kAvx2})
+    if (FastIsaSupported(isa)) out.push_back(isa);
+  return out;
+}
+
+FastIsa BestFastIsa() {
+  return FastIsaSupported(FastIsa::kAvx2) ? FastIsa::kAvx2 : FastIsa::kPortable;
+}
+
+FastIsa FastIsaFromEnvironment() {
+  const char* v = std::getenv("BILLNET_FAST_ISA");
+  const FastIsa best = BestFastIsa();
+  if (v == nullptr || *v == 0) return best;
+  const std::string s(v);
+  for (FastIsa isa : {FastIsa::kPortable, FastIsa::kAvx2})
+    if (s == FastIsaName(isa)) {
+      if (FastIsaSupported(isa)) return isa;
+      static std::atomic<bool> warned_unsupported{false};
+      if (!warned_unsupported.exchange(true))
+        std::fprintf(stderr, "billnet: BILLNET_FAST_ISA='%s' is not supported here; using '%s'\n",
+                     v, FastIsaName(best));
+      return best;
+    }
+  static std::atomic<bool> warned_unknown{false};
+  if (!warned_unknown.exchange(true))
+    std::fprintf(stderr, "billnet: BILLNET_FAST_ISA='%s' is not 'portable' or 'avx2'; using '%s'\n",
+                 v, FastIsaName(best));
+  return best;
+}
+
+}  // namespace billnet
