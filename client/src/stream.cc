@@ -304,9 +304,9 @@ int Client::Stream() {
     err_ << "billnet-client: --passthrough needs a file, not " << o_.source << "\n";
     return kExitUsage;
   }
-  if (o_.realtime && o_.passthrough) {
-    err_ << "billnet-client: --realtime with --passthrough is not implemented (pacing needs the "
-            "frames' timestamps; drop --passthrough to pace client-side)\n";
+  if (o_.realtime && o_.passthrough && url) {
+    err_ << "billnet-client: --realtime with --passthrough needs a file, not a URL (a live URL "
+            "arrives at its own pace; drop --passthrough to pace client-side)\n";
     return kExitUsage;
   }
   if (lavfi && o_.duration_s <= 0) {
@@ -337,15 +337,25 @@ int Client::Stream() {
       err_ << "billnet-client: no such file: " << o_.source << "\n";
       return kExitNotFound;
     }
-    auto uplink = std::make_unique<PassthroughUplink>(o_.source, o_.timeout_s);
-    if (url) {  // open it now: a missing resource is the source's fault, not the server's
-      if (Status s = uplink->Begin(0); !s.ok()) {
-        err_ << "billnet-client: " << s.message() << "\n";
-        return s.code() == StatusCode::kNotFound ? kExitNotFound : kExitError;
+    if (o_.realtime) {
+      auto paced = PacedPassthroughUplink::Open(o_.source);
+      if (!paced.ok()) {
+        err_ << "billnet-client: " << o_.source << ": " << paced.status().message() << "\n";
+        return paced.status().code() == StatusCode::kNotFound ? kExitNotFound : kExitError;
       }
+      if (!Connect()) return kExitUnreachable;
+      run.uplink = std::move(*paced);
+    } else {
+      auto uplink = std::make_unique<PassthroughUplink>(o_.source, o_.timeout_s);
+      if (url) {  // open it now: a missing resource is the source's fault, not the server's
+        if (Status s = uplink->Begin(0); !s.ok()) {
+          err_ << "billnet-client: " << s.message() << "\n";
+          return s.code() == StatusCode::kNotFound ? kExitNotFound : kExitError;
+        }
+      }
+      if (!Connect()) return kExitUnreachable;
+      run.uplink = std::move(uplink);
     }
-    if (!Connect()) return kExitUnreachable;
-    run.uplink = std::move(uplink);
   } else {
     auto codec = media::ParseVideoCodec(o_.codec);
     if (!codec.ok()) {

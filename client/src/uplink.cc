@@ -64,6 +64,68 @@ double SteadySeconds() {
 
 }  // namespace
 
+StatusOr<std::unique_ptr<PacedPassthroughUplink>> PacedPassthroughUplink::Open(
+    const std::string& path, Pacer::Clock clock, Pacer::Sleep sleep) {
+  media::LoopOptions lo;
+  lo.container = "matroska";
+  lo.min_duration_s = 1e-3;  // one pass: whole passes until this long
+  auto video = media::RemuxLooped(path, lo);
+  if (!video.ok()) return video.status();
+  if (video->packets.empty()) return InvalidArgument(path + " has no video packets");
+  return std::unique_ptr<PacedPassthroughUplink>(
+      new PacedPassthroughUplink(std::move(*video), std::move(clock), std::move(sleep)));
+}
+
+PacedPassthroughUplink::PacedPassthroughUplink(media::LoopedVideo video, Pacer::Clock clock,
+                                               Pacer::Sleep sleep)
+    : video_(std::move(video)),
+      pacer_(clock ? std::move(clock) : Pacer::Clock(SteadySeconds),
+             sleep ? std::move(sleep) : Pacer::Sleep([this](double s) { return Sleep(s); })) {}
+
+bool PacedPassthroughUplink::Sleep(double seconds) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return !cv_.wait_for(lock, std::chrono::duration<double>(seconds), [&] { return stop_; });
+}
+
+void PacedPassthroughUplink::Stop() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stop_ = true;
+  cv_.notify_all();
+}
+
+Status PacedPassthroughUplink::Begin(double covered_ts) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = false;
+  }
+  covered_ts_ = covered_ts;
+  next_packet_ = 0;
+  released_ = 0;
+  offset_ = 0;
+  pacer_.Rebase();
+  return Status::Ok();
+}
+
+StatusOr<bool> PacedPassthroughUplink::Next(size_t max_bytes, std::string* chunk) {
+  const std::vector<media::LoopedPacket>& packets = video_.packets;
+  if (offset_ >= released_) {
+    if (next_packet_ < packets.size()) {
+      const media::LoopedPacket& p = packets[next_packet_];
+      if (p.pts_s > covered_ts_ && !pacer_.Wait(p.send_s))
+        return Cancelled("stream stopped while pacing");
+      released_ = p.end;
+      ++next_packet_;
+    } else {
+      released_ = video_.bytes.size();  // the container's trailer
+    }
+  }
+  if (offset_ >= released_) return false;
+  const size_t n = std::min(max_bytes, released_ - offset_);
+  chunk->assign(reinterpret_cast<const char*>(video_.bytes.data()) + offset_, n);
+  offset_ += n;
+  return true;
+}
+
 StatusOr<std::unique_ptr<EncodingUplink>> EncodingUplink::Open(const SourceSpec& source,
                                                                const EncodingOptions& options) {
   media::DecoderOptions dopt;

@@ -4,6 +4,8 @@
 //   PassthroughUplink  the file's bytes untouched; a reconnect resends them
 //                      from the start (the server decodes and discards the
 //                      frames the token covers).
+//   PacedPassthroughUplink  the file's packets remuxed into Matroska, paced
+//                      by their timestamps (--passthrough --realtime).
 //   EncodingUplink     source (file, lavfi graph, capture device) -> decoder
 //                      -> media::ModelFrameStream -> encoder (Matroska), frame
 //                      by frame as the writer asks; model frame n is sent at
@@ -34,6 +36,7 @@
 #include "billnet/media/decoder.h"
 #include "billnet/media/encoder.h"
 #include "billnet/media/pipeline.h"
+#include "billnet/media/remux.h"
 #include "billnet/status.h"
 
 namespace billnet::client {
@@ -103,6 +106,39 @@ class PassthroughUplink : public Uplink {
   bool eof_ = false;
   std::string bytes_;  // read so far
   size_t offset_ = 0;  // sent on this connection
+};
+
+// --passthrough --realtime on a file: the file remuxed once, without
+// re-encoding, into Matroska (media::RemuxLooped, one pass), its bytes sent
+// packet by packet when a live encoder would have emitted each (the packet's
+// send time). A reconnect resends from the start: packets whose presentation
+// time the token covers go out at once, pacing resumes after them.
+class PacedPassthroughUplink : public Uplink {
+ public:
+  // An error names the file (NotFound when missing). `clock` and `sleep`
+  // replace the steady clock and the interruptible sleep (tests).
+  static StatusOr<std::unique_ptr<PacedPassthroughUplink>> Open(const std::string& path,
+                                                                Pacer::Clock clock = {},
+                                                                Pacer::Sleep sleep = {});
+  Status Begin(double covered_ts) override;
+  StatusOr<bool> Next(size_t max_bytes, std::string* chunk) override;
+  void Stop() override;
+
+  const media::LoopedVideo& video() const { return video_; }
+
+ private:
+  PacedPassthroughUplink(media::LoopedVideo video, Pacer::Clock clock, Pacer::Sleep sleep);
+  bool Sleep(double seconds);
+
+  media::LoopedVideo video_;
+  Pacer pacer_;
+  double covered_ts_ = -1;
+  size_t next_packet_ = 0;  // the next packet to release
+  size_t released_ = 0;     // bytes released (up to a packet's end)
+  size_t offset_ = 0;       // bytes sent on this connection
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
 };
 
 struct SourceSpec {

@@ -303,10 +303,73 @@ TEST(ClientPacingTest, RealtimeGivesTheSameWindows) {
   const auto want = JsonLines(fast.out, "window");
   ASSERT_GE(want.size(), 2u);
   ExpectSameWindows(JsonLines(paced.out, "window"), want);
-  // Pacing by packets is not implemented for --passthrough: a clear refusal.
-  Result pass = Client({"--server", h.address(), "stream", file, "--passthrough", "--realtime"});
-  EXPECT_EQ(pass.code, kExitUsage);
-  EXPECT_NE(pass.err.find("not implemented"), std::string::npos) << pass.err;
+  // --passthrough --realtime paces the file's packets (remuxed, not
+  // re-encoded): the same windows as --passthrough unpaced.
+  Result pass = Client({"--server", h.address(), "stream", file, "--json", "--passthrough"});
+  ASSERT_EQ(pass.code, kExitOk) << pass.err;
+  Result pass_paced =
+      Client({"--server", h.address(), "stream", file, "--json", "--passthrough", "--realtime"});
+  ASSERT_EQ(pass_paced.code, kExitOk) << pass_paced.err;
+  const auto want_pass = JsonLines(pass.out, "window");
+  ASSERT_GE(want_pass.size(), 2u);
+  ExpectSameWindows(JsonLines(pass_paced.out, "window"), want_pass);
+  // A URL arrives at its own pace: refused with the reason.
+  Result url = Client({"--server", h.address(), "stream", "http://127.0.0.1:1/clip.mkv",
+                       "--passthrough", "--realtime"});
+  EXPECT_EQ(url.code, kExitUsage);
+  EXPECT_NE(url.err.find("needs a file"), std::string::npos) << url.err;
+}
+
+// The paced passthrough uplink against a fake clock: every byte of the remuxed
+// file goes out, each packet not before its send time; after a reconnect the
+// packets the token covers go out at once and pacing starts again after them.
+TEST(ClientPacingTest, PassthroughPacesPacketsBySendTime) {
+  const std::string dir = TempDir("client_paced_passthrough");
+  const std::string file =
+      WriteClip(dir, "clip.mkv", EncodeClip(VideoCodec::kMjpeg, "matroska", 24));
+  double now = 0;
+  std::vector<double> sleeps;
+  auto up = PacedPassthroughUplink::Open(
+      file, [&] { return now; },
+      [&](double s) {
+        sleeps.push_back(s);
+        now += s;
+        return true;
+      });
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  const media::LoopedVideo& v = (*up)->video();
+  ASSERT_GE(v.packets.size(), 24u);
+  const auto send_all = [&](double covered_ts) {
+    EXPECT_TRUE((*up)->Begin(covered_ts).ok());
+    std::string all, chunk;
+    for (;;) {
+      auto more = (*up)->Next(1000, &chunk);
+      EXPECT_TRUE(more.ok());
+      if (!more.ok() || !*more) break;
+      EXPECT_LE(chunk.size(), 1000u);
+      all += chunk;
+    }
+    return all;
+  };
+  const std::string all = send_all(-1);
+  EXPECT_EQ(all, std::string(v.bytes.begin(), v.bytes.end()));
+  const double span = v.packets.back().send_s - v.packets.front().send_s;
+  ASSERT_GT(span, 0.5);
+  double slept = 0;
+  for (double s : sleeps) slept += s;
+  EXPECT_NEAR(slept, span, 1e-9);
+  // Resume after the packet at the middle: no sleep until after it.
+  const size_t mid = v.packets.size() / 2;
+  sleeps.clear();
+  EXPECT_EQ(send_all(v.packets[mid].pts_s), all);
+  slept = 0;
+  for (double s : sleeps) slept += s;
+  EXPECT_LT(slept, span * 0.75);
+  EXPECT_GT(slept, 0);
+  // A missing file is NotFound.
+  auto missing = PacedPassthroughUplink::Open(dir + "/none.mkv");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound) << missing.status().ToString();
 }
 
 TEST(ClientDeviceTest, MissingDeviceNamesItAndExits4) {
