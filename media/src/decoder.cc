@@ -1,5 +1,6 @@
 #include "billnet/media/decoder.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <mutex>
@@ -24,6 +25,12 @@ class VideoDecoder::Impl {
 
   const StreamInfo& info() const { return info_; }
   int64_t decoded() const { return decoded_; }
+  void SkipToKeyFrame(double not_before_s) {
+    skip_ = true;
+    skip_flush_ = true;
+    skip_not_before_ = not_before_s;
+  }
+  int64_t skipped() const { return skipped_; }
 
  private:
   static int ReadCallback(void* opaque, uint8_t* buf, int size);
@@ -62,6 +69,13 @@ class VideoDecoder::Impl {
   bool have_timestamp_ = false;
   double last_timestamp_ = 0;
   int64_t decoded_ = 0;
+
+  // SkipToKeyFrame: discard until a key packet at or after the target.
+  bool skip_ = false;
+  bool skip_flush_ = false;  // the codec's held frames are still to be discarded
+  double skip_not_before_ = 0;
+  int64_t skipped_ = 0;
+  int64_t in_codec_ = 0;  // packets sent minus frames received (frames the codec holds)
 };
 
 int VideoDecoder::Impl::ReadCallback(void* opaque, uint8_t* buf, int size) {
@@ -264,9 +278,19 @@ StatusOr<bool> VideoDecoder::Impl::Next(DecodedFrame* out) {
     *out = DecodedFrame(std::move(f), 0);
   }
   AVFrame* frame = out->av_frame();
+  if (skip_flush_) {
+    // What the codec holds was decoded from packets before the skip: stale.
+    skip_flush_ = false;
+    if (!demux_eof_) {
+      avcodec_flush_buffers(codec_.get());
+      skipped_ += std::max<int64_t>(0, in_codec_);
+      in_codec_ = 0;
+    }
+  }
   for (;;) {
     int err = avcodec_receive_frame(codec_.get(), frame);
     if (err == 0) {
+      in_codec_ = std::max<int64_t>(0, in_codec_ - 1);
       if (Status s = CheckFrameSize(frame->width, frame->height, max_pixels_); !s.ok()) {
         av_frame_unref(frame);
         return Fail(s.WithContext(name_ + ": frame " + std::to_string(decoded_)));
@@ -310,8 +334,19 @@ StatusOr<bool> VideoDecoder::Impl::Next(DecodedFrame* out) {
       av_packet_unref(packet_.get());
       continue;
     }
+    if (skip_) {
+      const int64_t ts = packet_->pts != AV_NOPTS_VALUE ? packet_->pts : packet_->dts;
+      const bool key = (packet_->flags & AV_PKT_FLAG_KEY) != 0;
+      if (!key || (ts != AV_NOPTS_VALUE && ToSeconds(ts, time_base_) < skip_not_before_)) {
+        av_packet_unref(packet_.get());
+        ++skipped_;
+        continue;
+      }
+      skip_ = false;
+    }
     err = avcodec_send_packet(codec_.get(), packet_.get());
     av_packet_unref(packet_.get());
+    if (err == 0) ++in_codec_;
     if (err < 0 && err != AVERROR(EAGAIN)) return FfmpegError(err, "decode");
   }
 }
@@ -341,5 +376,7 @@ StatusOr<bool> VideoDecoder::Next(DecodedFrame* frame) {
   return impl_->Next(frame);
 }
 int64_t VideoDecoder::frames_decoded() const { return impl_->decoded(); }
+void VideoDecoder::SkipToKeyFrame(double not_before_s) { impl_->SkipToKeyFrame(not_before_s); }
+int64_t VideoDecoder::frames_skipped() const { return impl_->skipped(); }
 
 }  // namespace billnet::media

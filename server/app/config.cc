@@ -74,6 +74,12 @@ Status LoadConfigFile(const std::string& path, ServerConfig* c) {
       s = Get(v, key, &c->max_frame_pixels);
     else if (k == "idle_timeout_ms")
       s = Get(v, key, &c->idle_timeout_ms);
+    else if (k == "max_queue_wait_ms")
+      s = Get(v, key, &c->max_queue_wait_ms);
+    else if (k == "max_live_lag_ms")
+      s = Get(v, key, &c->max_live_lag_ms);
+    else if (k == "decode_nice")
+      s = Get(v, key, &c->decode_nice);
     else if (k == "drain_timeout_ms")
       s = Get(v, key, &c->drain_timeout_ms);
     else if (k == "token_key_file")
@@ -119,6 +125,9 @@ std::string ConfigToJson(const ServerConfig& c) {
       {"max_pending_windows_file", c.max_pending_windows_file},
       {"max_frame_pixels", c.max_frame_pixels},
       {"idle_timeout_ms", c.idle_timeout_ms},
+      {"max_queue_wait_ms", c.max_queue_wait_ms},
+      {"max_live_lag_ms", c.max_live_lag_ms},
+      {"decode_nice", c.decode_nice},
       {"drain_timeout_ms", c.drain_timeout_ms},
       {"token_key_file", c.token_key_file},
       {"log_level", c.log_level},
@@ -154,6 +163,9 @@ Status ValidateConfig(const ServerConfig& c) {
   BILLNET_RETURN_IF_ERROR(range("max_pending_windows_file", c.max_pending_windows_file, 1, 1024));
   BILLNET_RETURN_IF_ERROR(range("max_frame_pixels", c.max_frame_pixels, 1, int64_t(1) << 40));
   BILLNET_RETURN_IF_ERROR(range("idle_timeout_ms", c.idle_timeout_ms, 0, 86'400'000));
+  BILLNET_RETURN_IF_ERROR(range("max_queue_wait_ms", c.max_queue_wait_ms, 0, 3'600'000));
+  BILLNET_RETURN_IF_ERROR(range("max_live_lag_ms", c.max_live_lag_ms, 0, 3'600'000));
+  BILLNET_RETURN_IF_ERROR(range("decode_nice", c.decode_nice, 0, 19));
   BILLNET_RETURN_IF_ERROR(range("drain_timeout_ms", c.drain_timeout_ms, 0, 86'400'000));
   BILLNET_RETURN_IF_ERROR(range("http_threads", c.http_threads, 1, 64));
   static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
@@ -222,6 +234,16 @@ int ParseCommandLine(int argc, char** argv, ServerConfig* c) {
       ->capture_default_str();
   app.add_option("--idle-timeout-ms", c->idle_timeout_ms,
                  "end a stream that sends nothing this long (0: never)")
+      ->capture_default_str();
+  app.add_option("--max-queue-wait-ms", c->max_queue_wait_ms,
+                 "live streams: drop a window that waited this long for inference (0: never)")
+      ->capture_default_str();
+  app.add_option("--max-live-lag-ms", c->max_live_lag_ms,
+                 "live streams: a decoder this far behind real time skips to a key frame "
+                 "(0: never)")
+      ->capture_default_str();
+  app.add_option("--decode-nice", c->decode_nice,
+                 "nice value added to decode threads so decoding yields to inference (0: off)")
       ->capture_default_str();
   app.add_option("--drain-timeout-ms", c->drain_timeout_ms,
                  "on SIGTERM, how long file streams may run on")

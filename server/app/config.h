@@ -29,6 +29,10 @@ struct ServerConfig {
   int max_pending_windows_file = 2;
   int64_t max_frame_pixels = 64'000'000;
   int idle_timeout_ms = 30000;     // 0: never
+  int max_queue_wait_ms = 50;      // live windows older than this when the pool would start
+                                   // them are dropped; 0: never
+  int max_live_lag_ms = 1000;      // a live decoder this far behind skips to a key frame; 0: never
+  int decode_nice = 10;            // added to the decode threads' nice value; 0: unchanged
   int drain_timeout_ms = 30000;    // file streams get this long on SIGTERM
   std::string token_key_file;      // empty: $BILLNET_TOKEN_KEY_FILE, $BILLNET_TOKEN_KEY, random
   std::string log_level = "info";  // trace, debug, info, warn, error, off

@@ -89,6 +89,9 @@ int RunServer(const ServerConfig& config) {
   co.limits.max_pending_windows_file = config.max_pending_windows_file;
   co.limits.max_frame_pixels = config.max_frame_pixels;
   co.limits.idle_timeout = std::chrono::milliseconds(config.idle_timeout_ms);
+  co.limits.max_queue_wait = std::chrono::milliseconds(config.max_queue_wait_ms);
+  co.limits.max_live_lag = std::chrono::milliseconds(config.max_live_lag_ms);
+  co.limits.decode_nice = config.decode_nice;
   ServiceCore core(co, &repository, &metrics, &tokens);
 
   // Declared before the HTTP server, which calls it: destroyed after it stops.

@@ -11,6 +11,8 @@ class FfmpegDecoder : public FrameDecoder {
  public:
   explicit FfmpegDecoder(std::unique_ptr<media::VideoDecoder> d) : d_(std::move(d)) {}
   StatusOr<bool> Next(media::DecodedFrame* frame) override { return d_->Next(frame); }
+  void SkipToKeyFrame(double not_before_s) override { d_->SkipToKeyFrame(not_before_s); }
+  int64_t frames_skipped() const override { return d_->frames_skipped(); }
 
  private:
   std::unique_ptr<media::VideoDecoder> d_;

@@ -29,6 +29,12 @@ class FrameDecoder {
   // true with a frame, false at the end, or an error (after which the decoder
   // is finished).
   virtual StatusOr<bool> Next(media::DecodedFrame* frame) = 0;
+  // Live catch-up (media::VideoDecoder::SkipToKeyFrame): the following Next()
+  // calls discard input up to a key frame at or after `not_before_s`. A
+  // decoder that cannot skip ignores it (the default).
+  virtual void SkipToKeyFrame(double not_before_s) {}
+  // Source frames discarded by skips so far.
+  virtual int64_t frames_skipped() const { return 0; }
 };
 
 class DecoderFactory {

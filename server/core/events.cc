@@ -127,4 +127,56 @@ void GestureEventDetector::AddWindow(int64_t sequence, const Response& r,
 
 void GestureEventDetector::Finish(std::vector<GestureEvent>* out) { Close(out); }
 
+EventDetectorState GestureEventDetector::ExportState() const {
+  EventDetectorState st;
+  if (has_smoothed_) st.smoothed = smoothed_;
+  st.active = active_;
+  if (active_ >= 0) {
+    st.active_steps = active_steps_;
+    st.active_sum = active_sum_;
+    st.start_s = open_.start_s;
+    st.end_s = open_.end_s;
+    st.start_sequence = open_.start_sequence;
+    st.end_sequence = open_.end_sequence;
+  }
+  return st;
+}
+
+Status GestureEventDetector::ImportState(const EventDetectorState& st) {
+  const int k = int(labels_.size());
+  if (!st.smoothed.empty() && int(st.smoothed.size()) != k)
+    return InvalidArgument("event state has " + std::to_string(st.smoothed.size()) +
+                           " classes, the model " + std::to_string(k));
+  for (float v : st.smoothed)
+    if (!std::isfinite(v) || v < 0 || v > 1)
+      return InvalidArgument("event state holds a probability outside [0, 1]");
+  if (st.active >= 0) {
+    if (st.active >= k || st.smoothed.empty() || st.active_steps < 1 ||
+        !std::isfinite(st.active_sum) || !std::isfinite(st.start_s) ||
+        !std::isfinite(st.end_s) || st.start_sequence < 0 ||
+        st.end_sequence < st.start_sequence)
+      return InvalidArgument("event state holds an open event out of range");
+  } else if (st.active != -1) {
+    return InvalidArgument("event state holds an open event out of range");
+  }
+  Reset();
+  if (!st.smoothed.empty()) {
+    smoothed_ = st.smoothed;
+    has_smoothed_ = true;
+  }
+  if (st.active >= 0) {
+    active_ = st.active;
+    active_steps_ = st.active_steps;
+    active_sum_ = st.active_sum;
+    open_ = GestureEvent{};
+    open_.label = st.active;
+    open_.label_name = labels_[st.active];
+    open_.start_s = st.start_s;
+    open_.end_s = st.end_s;
+    open_.start_sequence = st.start_sequence;
+    open_.end_sequence = st.end_sequence;
+  }
+  return Status::Ok();
+}
+
 }  // namespace billnet::server

@@ -56,6 +56,17 @@ struct StepSpan {
 // source timestamps `source_ts` (frames of the window = `frames`).
 std::vector<StepSpan> StepSpans(int steps, int frames, const std::vector<double>& source_ts);
 
+// What a detector carries from one window to the next (the state token holds
+// it, so events continue across a resume as if the stream had not moved).
+struct EventDetectorState {
+  std::vector<float> smoothed;  // empty: no step seen yet
+  int active = -1;              // the open event's class, -1: none
+  int active_steps = 0;
+  double active_sum = 0;
+  double start_s = 0, end_s = 0;
+  int64_t start_sequence = 0, end_sequence = 0;
+};
+
 class GestureEventDetector {
  public:
   // `step_duration_s`: frames per step / model fps (for min_duration_s).
@@ -70,6 +81,11 @@ class GestureEventDetector {
   void Reset();
   // End of stream: finalizes an open event.
   void Finish(std::vector<GestureEvent>* out);
+
+  EventDetectorState ExportState() const;
+  // InvalidArgument (and the detector unchanged) when the state does not fit
+  // this detector's classes or holds out-of-range values.
+  Status ImportState(const EventDetectorState& state);
 
  private:
   void Close(std::vector<GestureEvent>* out);

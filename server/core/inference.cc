@@ -68,25 +68,35 @@ size_t InferencePool::queued() const {
 
 void InferencePool::Worker() {
   std::vector<InferenceJob> batch;
+  std::vector<InferenceJob> expired;
   std::vector<Session*> sessions;
   std::vector<const uint8_t*> windows;
   std::vector<Response> responses;
   std::vector<Status> statuses;
   for (;;) {
     batch.clear();
+    expired.clear();
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, nothing left
       const auto take = [&] {
+        const auto now = Clock::now();
         while (!queue_.empty() && int(batch.size()) < options_.max_batch) {
-          batch.push_back(std::move(queue_.front()));
+          InferenceJob job = std::move(queue_.front());
           queue_.pop_front();
+          if (job.expired && job.deadline < now) {
+            expired.push_back(std::move(job));
+          } else {
+            batch.push_back(std::move(job));
+          }
         }
       };
       take();
-      // Wait a little for more windows to batch with, unless stopping.
-      if (int(batch.size()) < options_.max_batch && options_.batch_wait.count() > 0 && !stop_) {
+      // Wait a little for more windows to batch with, unless stopping (or
+      // every job taken expired: their callbacks may submit the next ones).
+      if (!batch.empty() && int(batch.size()) < options_.max_batch &&
+          options_.batch_wait.count() > 0 && !stop_) {
         const auto deadline = Clock::now() + options_.batch_wait;
         while (int(batch.size()) < options_.max_batch && !stop_) {
           if (!cv_.wait_until(lock, deadline, [this] { return stop_ || !queue_.empty(); })) break;
@@ -96,6 +106,8 @@ void InferencePool::Worker() {
       // Leave work for the other threads: wake one if jobs remain.
       if (!queue_.empty()) cv_.notify_one();
     }
+    for (InferenceJob& job : expired) job.expired();
+    if (batch.empty()) continue;
     const size_t n = batch.size();
     sessions.resize(n);
     windows.resize(n);

@@ -7,8 +7,14 @@
 // failing one (STYLE.md). Each stream has at most one window in the pool at a
 // time (its LSTM state runs in order), so the sessions of a batch are distinct.
 //
-// Thread-safety: Submit may be called from any thread; `done` callbacks run on
-// pool threads, one job at a time per job.
+// A job may carry a deadline (a live window's queue-wait budget): a thread
+// that takes it later than that drops it, calling its `expired` callback
+// instead, so an overloaded pool sheds stale windows rather than queueing
+// seconds of work.
+//
+// Thread-safety: Submit may be called from any thread; `done` and `expired`
+// callbacks run on pool threads without the pool's lock (they may Submit),
+// exactly one of them per job.
 #ifndef BILLNET_SERVER_CORE_INFERENCE_H_
 #define BILLNET_SERVER_CORE_INFERENCE_H_
 
@@ -52,6 +58,11 @@ struct InferenceJob {
   Session* session = nullptr;
   const uint8_t* window = nullptr;  // Model::window_bytes() bytes, alive until `done`
   std::function<void(Status, Response, const InferenceTimes&)> done;
+  // Drop by age (live windows): a pool thread that would start the job after
+  // `deadline` runs `expired` instead of the engine and `done` (the session is
+  // untouched). max(): never dropped. Set both or neither.
+  Clock::time_point deadline = Clock::time_point::max();
+  std::function<void()> expired;
 };
 
 struct InferencePoolOptions {

@@ -83,6 +83,12 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                   .Name("billnet_dropped_windows_total")
                   .Help("Live-stream windows dropped under overload (gaps in sequence numbers)")
                   .Register(r);
+  skipped_ = &BuildCounter()
+                  .Name("billnet_skipped_frames_total")
+                  .Help(
+                      "Live-stream source frames not decoded: the decoder was behind real time "
+                      "and skipped to a key frame")
+                  .Register(r);
   refused_ = &BuildCounter()
                   .Name("billnet_refused_streams_total")
                   .Help("Streams and calls refused before they started, by reason")
@@ -162,6 +168,7 @@ ModelSeries* Metrics::Series(const std::string& model, uint32_t version, int sta
   s->decode_errors = &decode_errors_->Add(l);
   s->engine_failures = &engine_failures_->Add(l);
   s->dropped_windows = &dropped_->Add(l);
+  s->skipped_frames = &skipped_->Add(l);
   s->loads = &loads_->Add(l);
   s->load_failures = &load_failures_->Add(l);
   s->swaps = &swaps_->Add(l);

@@ -10,6 +10,7 @@
 //   billnet_decode_errors_total             counter  streams ended by bad input
 //   billnet_engine_failures_total           counter  windows whose engine run failed
 //   billnet_dropped_windows_total           counter  live windows dropped under overload
+//   billnet_skipped_frames_total            counter  live source frames skipped (decoder behind)
 //   billnet_refused_streams_total{reason}   counter  limit, draining, unknown_model, bad_request
 //   billnet_calls_total{call,code}          counter  Stream and Classify calls ended, by the
 //                                           gRPC status code the client got (no model labels)
@@ -60,6 +61,7 @@ struct ModelSeries {
   prometheus::Counter* decode_errors = nullptr;
   prometheus::Counter* engine_failures = nullptr;
   prometheus::Counter* dropped_windows = nullptr;
+  prometheus::Counter* skipped_frames = nullptr;
   prometheus::Counter* loads = nullptr;
   prometheus::Counter* load_failures = nullptr;
   prometheus::Counter* swaps = nullptr;
@@ -127,6 +129,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* engine_failures_;
   prometheus::Family<prometheus::Counter>* calls_;
   prometheus::Family<prometheus::Counter>* dropped_;
+  prometheus::Family<prometheus::Counter>* skipped_;
   prometheus::Family<prometheus::Counter>* refused_;
   prometheus::Family<prometheus::Histogram>* latency_;
   prometheus::Family<prometheus::Counter>* loads_;

@@ -99,6 +99,7 @@ ServiceCore::ServiceCore(CoreOptions options, ModelRepository* repository, Metri
   deps_.decoders = decoders_.get();
   deps_.recent = &recent_;
   deps_.limits = options_.limits;
+  deps_.live_clock = options_.live_clock;
 }
 
 ServiceCore::~ServiceCore() {

@@ -35,6 +35,9 @@ struct CoreOptions {
   StreamLimits limits;
   InferencePoolOptions pool;
   int max_streams = 1000;  // streams and classifications at once; more are refused
+  // The clock live streams measure their lag behind real time with (null:
+  // Clock::now); tests inject one.
+  std::function<Clock::time_point()> live_clock;
 };
 
 struct ClassifyInput {

@@ -3,6 +3,16 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <mutex>
+
+#if defined(__linux__)
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "billnet/media/pipeline.h"
 #include "core/metrics.h"
@@ -12,6 +22,31 @@ namespace billnet::server {
 namespace {
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Lowers the calling thread's priority by `nice` (Linux: the nice value is
+// per thread). A failure is logged once per process; decoding goes on.
+void LowerThreadPriority(int nice) {
+  if (nice <= 0) return;
+  std::string error;
+#if defined(__linux__)
+  const id_t tid = id_t(syscall(SYS_gettid));
+  errno = 0;
+  const int current = getpriority(PRIO_PROCESS, tid);
+  if (current == -1 && errno != 0) {
+    error = std::string("getpriority: ") + std::strerror(errno);
+  } else if (setpriority(PRIO_PROCESS, tid, std::min(19, current + nice)) != 0) {
+    error = std::string("setpriority: ") + std::strerror(errno);
+  }
+#else
+  error = "per-thread nice needs Linux";
+#endif
+  if (error.empty()) return;
+  static std::once_flag once;
+  std::call_once(once, [&] {
+    spdlog::warn("decode threads keep their priority (decode_nice={} not applied): {}", nice,
+                 error);
+  });
+}
 
 bool SameInput(const Model& a, const Model& b) {
   const TopologyConfig& x = a.info().topology;
@@ -92,6 +127,13 @@ StartInfo Stream::Start(std::function<void()> on_finished) {
     }
     if (reason.empty()) {
       resume_ = *token;
+      if (token->events) {
+        // Events continue where the token left them; a state that does not
+        // fit (another label set) only restarts the events.
+        if (Status es = detector_->ImportState(*token->events); !es.ok())
+          spdlog::info("stream event state not resumed stream_id={} reason=\"{}\"",
+                       config_.stream_id, es.message());
+      }
       next_output_sequence_ = token->next_sequence;
       info.resumed = true;
       info.next_sequence = token->next_sequence;
@@ -158,6 +200,7 @@ void Stream::StopLocked(ServeStatus status) {
 // ---- Decode thread: bytes -> frames -> model frames -> windows -------------
 
 void Stream::DecodeLoop() {
+  LowerThreadPriority(deps_.limits.decode_nice);
   const Model& m = *model_->model;
   const TopologyConfig& topo = m.info().topology;
   media::DecoderOptions options;
@@ -172,12 +215,20 @@ void Stream::DecodeLoop() {
 
   Status input_error;
   bool clean_end = false;
-  int64_t source_frames = 0, model_frames = 0, dropped_frames = 0;
+  int64_t source_frames = 0, model_frames = 0, dropped_frames = 0, skipped_frames = 0;
+  // Live lag (see StreamLimits::max_live_lag): how much later than its best
+  // offset between the clock and the frames' timestamps a frame comes out.
+  const bool skip_when_behind =
+      config_.mode == StreamMode::kLive && deps_.limits.max_live_lag.count() > 0;
+  const double max_lag_s = Seconds(deps_.limits.max_live_lag);
+  bool anchored = false;
+  double best_offset = 0;
   auto decoder = deps_.decoders->Open(source_, options, name);
   if (!decoder.ok()) {
     input_error = decoder.status();
   } else {
-    media::ModelFrameStream frames({topo.height, topo.width, m.info().frame_rate});
+    const media::ModelTarget target{topo.height, topo.width, m.info().frame_rate};
+    media::ModelFrameStream frames(target);
     media::Windower windower(topo.frames, topo.height, topo.width,
                              resume_ ? resume_->next_sequence : 0);
     if (resume_) input_error = frames.Restore(resume_->phase);
@@ -215,6 +266,51 @@ void Stream::DecodeLoop() {
       }
       ++source_frames;
       decode_acc += next_s;
+      if (skip_when_behind) {
+        // Frames skipped since the last one: restart the model frames at
+        // this key frame if the gap cost model frames (stream.h).
+        const int64_t skipped = (*decoder)->frames_skipped();
+        if (skipped > skipped_frames) {
+          ModelSeries* series = series_.load(std::memory_order_acquire);
+          if (series) Metrics::Inc(series->skipped_frames, double(skipped - skipped_frames));
+          skipped_frames = skipped;
+          const media::ResamplerPhase ph = frames.phase();
+          int64_t lost = 0;  // ticks of the old grid before this frame, not emitted
+          if (ph.started) {
+            const double ticks = std::ceil((frame.timestamp() - ph.t0) * target.fps -
+                                           media::Resampler::kEpsilon * target.fps);
+            lost = std::max<int64_t>(0, int64_t(ticks) - ph.next_tick);
+          }
+          if (lost > 0) {
+            // The windows those frames would have filled, the partial one
+            // included: rounded (not up), so windows + drops match the
+            // stream's duration on average; at least the partial one.
+            lost += windower.pending();
+            const int64_t windows =
+                std::max<int64_t>(1, (2 * lost + topo.frames) / (2 * topo.frames));
+            model_frames += frames.frames_out();
+            dropped_frames += frames.frames_dropped();
+            frames = media::ModelFrameStream(target);
+            windower = media::Windower(topo.frames, topo.height, topo.width,
+                                       windower.next_sequence() + windows);
+            decode_acc = next_s;
+            std::lock_guard<std::mutex> lock(mu_);
+            CountDroppedLocked(windows);
+          }
+        }
+        const Clock::time_point now = deps_.live_clock ? deps_.live_clock() : Clock::now();
+        const double offset = Seconds(now.time_since_epoch()) - frame.timestamp();
+        // Waiting for input means the decoder had caught up: renew the anchor.
+        if (!anchored || blocked.count() > 0 || offset < best_offset) best_offset = offset;
+        anchored = true;
+        const double lag = offset - best_offset;
+        if (lag > max_lag_s) {
+          // Catch up to half the bound behind real time, at a key frame.
+          (*decoder)->SkipToKeyFrame(frame.timestamp() + lag - max_lag_s / 2);
+          spdlog::debug("stream behind real time stream_id={} lag_s={:.3f} skip_to_s={:.3f}",
+                        config_.stream_id, lag, frame.timestamp() + lag - max_lag_s / 2);
+        }
+      }
       const auto t1 = Clock::now();
       input_error = frames.Push(std::move(frame), emit);
       const double push_s = Seconds(Clock::now() - t1);
@@ -234,8 +330,8 @@ void Stream::DecodeLoop() {
           HandleWindow(std::move(*w), last_phase, decode_acc);
       }
     }
-    model_frames = frames.frames_out();
-    dropped_frames = frames.frames_dropped();
+    model_frames += frames.frames_out();
+    dropped_frames += frames.frames_dropped();
   }
   decoder = Status(Internal("closed"));  // release FFmpeg before waiting
 
@@ -260,6 +356,7 @@ void Stream::DecodeLoop() {
   summary_.source_frames = source_frames;
   summary_.model_frames = model_frames;
   summary_.dropped_frames = dropped_frames;
+  summary_.skipped_frames = skipped_frames;
   summary_.bytes_received = queue_ ? queue_->bytes_received() : own_source_->size();
   const StreamSummary summary = summary_;
   std::vector<GestureEvent> final_events;
@@ -290,9 +387,7 @@ void Stream::HandleWindow(media::Window window, const media::ResamplerPhase& pha
   if (config_.mode == StreamMode::kLive) {
     while (int(pending_.size()) >= std::max(1, deps_.limits.max_pending_windows_live)) {
       pending_.pop_front();
-      ++summary_.dropped_windows;
-      ModelSeries* series = series_.load();
-      if (series) Metrics::Inc(series->dropped_windows);
+      CountDroppedLocked(1);
     }
   } else {
     cv_.wait(lock, [&] {
@@ -302,6 +397,12 @@ void Stream::HandleWindow(media::Window window, const media::ResamplerPhase& pha
   }
   pending_.push_back(std::move(pw));
   if (!in_flight_) SubmitNextLocked();
+}
+
+void Stream::CountDroppedLocked(int64_t windows) {
+  summary_.dropped_windows += windows;
+  ModelSeries* series = series_.load();
+  if (series) Metrics::Inc(series->dropped_windows, double(windows));
 }
 
 void Stream::MaybeSwapModelLocked() {
@@ -343,6 +444,12 @@ void Stream::SubmitNextLocked() {
   InferenceJob job;
   job.session = session_.get();
   job.window = pw->window.rgb.data();
+  if (config_.mode == StreamMode::kLive && deps_.limits.max_queue_wait.count() > 0) {
+    job.deadline = pw->ready + deps_.limits.max_queue_wait;
+    job.expired = [self = shared_from_this(), reset, reason] {
+      self->OnWindowExpired(reset, reason);
+    };
+  }
   job.done = [self = shared_from_this(), pw, reset, reason = std::move(reason)](
                  Status s, Response r, const InferenceTimes& t) mutable {
     self->OnInferenceDone(pw, std::move(s), std::move(r), t, reset, std::move(reason));
@@ -351,6 +458,26 @@ void Stream::SubmitNextLocked() {
 }
 
 // ---- Pool thread: results -> the observer ----------------------------------
+
+void Stream::OnWindowExpired(bool reset, std::string reset_reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  in_flight_ = false;
+  if (stopped_ && stop_status_.code == Code::kCancelled) {
+    pending_.clear();
+    cv_.notify_all();
+    return;
+  }
+  // Like a window dropped from pending_: its session did not run, so the
+  // state goes on from the last window run; a reset it carried (hot swap,
+  // refused token) moves to the next window.
+  CountDroppedLocked(1);
+  if (reset && !reset_next_) {
+    reset_next_ = true;
+    reset_reason_ = std::move(reset_reason);
+  }
+  if (!pending_.empty()) SubmitNextLocked();
+  cv_.notify_all();
+}
 
 void Stream::OnInferenceDone(const std::shared_ptr<PendingWindow>& pw, Status status,
                              Response response, const InferenceTimes& times, bool reset,
@@ -393,6 +520,12 @@ void Stream::OnInferenceDone(const std::shared_ptr<PendingWindow>& pw, Status st
   out.timings.inference_s = Seconds(times.end - times.start);
   out.ready = pw->ready;
 
+  if (reset) detector_->Reset();
+  detector_->AddWindow(w.sequence, response, StepSpans(response.steps, w.frames, w.source_ts),
+                       &out.events);
+
+  // The token covers this window: the engine state after it and the event
+  // detector after its steps, so a resume continues both.
   StateToken token;
   token.model_name = model_->key.name;
   token.version = model_->key.version;
@@ -402,11 +535,8 @@ void Stream::OnInferenceDone(const std::shared_ptr<PendingWindow>& pw, Status st
   token.engine_state = session_->ExportState();
   token.phase = pw->phase;
   token.last_covered_ts = w.last_source_ts;
+  token.events = detector_->ExportState();
   out.state_token = deps_.tokens->Encode(token);
-
-  if (reset) detector_->Reset();
-  detector_->AddWindow(w.sequence, response, StepSpans(response.steps, w.frames, w.source_ts),
-                       &out.events);
   out.response = std::move(response);
   if (ModelSeries* s = model_->series) {
     Metrics::Inc(s->windows);

@@ -8,8 +8,26 @@
 //     -> pending windows (bounded: a file stream's decoder waits, a live
 //        stream drops its oldest window)
 //     -> InferencePool (shared; one window of this stream at a time, so the
-//        LSTM state runs in order) -> WindowOutput (+ state token, events)
+//        LSTM state runs in order; a live window older than max_queue_wait
+//        when the pool would start it is dropped) -> WindowOutput (+ state
+//        token, events)
 //     -> StreamObserver (the transport sends it)
+//
+// Load shedding, live streams only (file streams and Classify are lossless):
+//   - dropped windows (too many pending, or past max_queue_wait): never run,
+//     so the LSTM state goes on from the last window run (no reset); the
+//     client sees a gap in sequence numbers (dropped_before), and each is
+//     counted (billnet_dropped_windows_total, the summary).
+//   - decoder behind real time by more than max_live_lag: the decoder skips
+//     to a later key frame (packets demuxed, not decoded; counted in
+//     billnet_skipped_frames_total). If model frames were lost, the pipeline
+//     restarts at that key frame as after dropped windows: the partial window
+//     and the windows the skipped time would have filled are dropped (their
+//     sequence numbers skipped and counted as dropped windows), the resampler
+//     starts a new tick grid at the key frame, the next window starts with it,
+//     and the LSTM state is not reset.
+//   - decode threads run at a lower priority (decode_nice) than the pool, so
+//     decoding yields the CPU to inference.
 //
 // Hot swap: an unpinned stream checks the repository's active model at each
 // window boundary; if it changed (and has the same input geometry, frame rate
@@ -77,6 +95,16 @@ struct StreamLimits {
   int max_pending_windows_file = 2;  // the decoder waits
   // A stream that sends nothing for this long ends with DEADLINE_EXCEEDED (0: never).
   std::chrono::milliseconds idle_timeout{30000};
+  // Live windows: dropped when the pool would start one later than this after
+  // the decoder output its last frame (0: never). The default is the window
+  // latency objective (DESIGN.md section 4): such a window has missed it.
+  std::chrono::milliseconds max_queue_wait{50};
+  // Live streams: a decoder further than this behind real time skips to a
+  // key frame (0: never). Real time: the best offset seen between the clock
+  // and the frames' timestamps, renewed whenever the decoder waits for input.
+  std::chrono::milliseconds max_live_lag{1000};
+  // Added to the nice value of every decode thread (0: unchanged; Linux).
+  int decode_nice = 10;
   int64_t max_frame_pixels = media::kMaxFramePixels;
   int64_t probesize = 1 << 20;
   int64_t analyzeduration_us = 500'000;
@@ -121,6 +149,7 @@ struct StreamSummary {
   int64_t dropped_windows = 0;
   int64_t padded_windows = 0;
   int64_t dropped_frames = 0;  // bad/repeated timestamps, and frames a resume token covered
+  int64_t skipped_frames = 0;  // source frames a live decoder skipped to catch up
   int64_t bytes_received = 0;
 };
 
@@ -144,6 +173,9 @@ struct StreamDeps {
   DecoderFactory* decoders = nullptr;
   RecentStreams* recent = nullptr;  // the dashboard's view of single streams (may be null)
   StreamLimits limits;
+  // The clock the decode thread reads to measure a live stream's lag behind
+  // real time (null: Clock::now); tests inject one.
+  std::function<Clock::time_point()> live_clock;
 };
 
 class Stream : public std::enable_shared_from_this<Stream> {
@@ -187,6 +219,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void SubmitNextLocked();
   void OnInferenceDone(const std::shared_ptr<PendingWindow>& pw, Status status, Response response,
                        const InferenceTimes& times, bool reset, std::string reset_reason);
+  // The pool dropped the window in flight (past max_queue_wait).
+  void OnWindowExpired(bool reset, std::string reset_reason);
+  void CountDroppedLocked(int64_t windows);
   void StopLocked(ServeStatus status);
   void MaybeSwapModelLocked();
   void MakeDetector();

@@ -16,7 +16,9 @@ namespace billnet::server {
 namespace {
 
 constexpr char kMagic[4] = {'B', 'N', 'T', 'K'};
-constexpr uint8_t kFormat = 1;
+constexpr uint8_t kFormat = 2;
+constexpr uint8_t kFormatWithoutEvents = 1;
+constexpr size_t kMaxEventClasses = 4096;
 
 class Writer {
  public:
@@ -28,6 +30,11 @@ class Writer {
     uint64_t bits;
     std::memcpy(&bits, &v, 8);
     Uint(bits, 8);
+  }
+  void F32(float v) {
+    uint32_t bits;
+    std::memcpy(&bits, &v, 4);
+    Uint(bits, 4);
   }
   void Bytes(const void* p, size_t n) { out_.append(static_cast<const char*>(p), n); }
   std::string& out() { return out_; }
@@ -50,6 +57,13 @@ class Reader {
     uint64_t bits;
     if (!Uint(8, &bits)) return false;
     std::memcpy(v, &bits, 8);
+    return true;
+  }
+  bool F32(float* v) {
+    uint64_t bits;
+    if (!Uint(4, &bits)) return false;
+    const uint32_t b32 = uint32_t(bits);
+    std::memcpy(v, &b32, 4);
     return true;
   }
   bool Bytes(size_t n, std::string_view* v) {
@@ -93,6 +107,19 @@ std::string TokenCodec::Encode(const StateToken& t) const {
   w.Uint(uint64_t(t.phase.next_tick), 8);
   w.F64(t.phase.last_taken_ts);
   w.F64(t.last_covered_ts);
+  w.U8(t.events ? 1 : 0);
+  if (t.events) {
+    const EventDetectorState& e = *t.events;
+    w.Uint(e.smoothed.size(), 2);
+    for (float p : e.smoothed) w.F32(p);
+    w.Uint(uint32_t(int32_t(e.active)), 4);
+    w.Uint(uint32_t(e.active_steps), 4);
+    w.F64(e.active_sum);
+    w.F64(e.start_s);
+    w.F64(e.end_s);
+    w.Uint(uint64_t(e.start_sequence), 8);
+    w.Uint(uint64_t(e.end_sequence), 8);
+  }
   uint8_t mac[kMacBytes];
   Mac(key_, w.out(), mac);
   w.Bytes(mac, kMacBytes);
@@ -117,8 +144,9 @@ StatusOr<StateToken> TokenCodec::Decode(std::string_view bytes) const {
   std::string_view s;
   const auto bad = [] { return InvalidArgument("state token is malformed (truncated field)"); };
   if (!r.Bytes(4, &skip) || !r.Uint(1, &v)) return bad();
-  if (v != kFormat)
+  if (v != kFormat && v != kFormatWithoutEvents)
     return InvalidArgument("state token format " + std::to_string(v) + " is not supported");
+  const bool with_events_field = v == kFormat;
   if (!r.Uint(2, &v) || !r.Bytes(v, &s)) return bad();
   t.model_name = std::string(s);
   if (!r.Uint(4, &v)) return bad();
@@ -136,6 +164,28 @@ StatusOr<StateToken> TokenCodec::Decode(std::string_view bytes) const {
   if (!r.F64(&t.phase.t0) || !r.Uint(8, &v)) return bad();
   t.phase.next_tick = int64_t(v);
   if (!r.F64(&t.phase.last_taken_ts) || !r.F64(&t.last_covered_ts)) return bad();
+  if (with_events_field) {
+    if (!r.Uint(1, &v)) return bad();
+    if (v > 1) return InvalidArgument("state token holds out-of-range values");
+    if (v == 1) {
+      EventDetectorState e;
+      if (!r.Uint(2, &v)) return bad();
+      if (v > kMaxEventClasses) return InvalidArgument("state token holds out-of-range values");
+      e.smoothed.resize(v);
+      for (float& p : e.smoothed)
+        if (!r.F32(&p)) return bad();
+      if (!r.Uint(4, &v)) return bad();
+      e.active = int32_t(uint32_t(v));
+      if (!r.Uint(4, &v)) return bad();
+      e.active_steps = int(uint32_t(v));
+      if (!r.F64(&e.active_sum) || !r.F64(&e.start_s) || !r.F64(&e.end_s)) return bad();
+      if (!r.Uint(8, &v)) return bad();
+      e.start_sequence = int64_t(v);
+      if (!r.Uint(8, &v)) return bad();
+      e.end_sequence = int64_t(v);
+      t.events = std::move(e);
+    }
+  }
   if (!r.done()) return InvalidArgument("state token is malformed (trailing bytes)");
   if (t.stage < 1 || t.stage > 5 || t.next_sequence < 0 || t.phase.next_tick < 0 ||
       !std::isfinite(t.phase.t0) || !std::isfinite(t.phase.last_taken_ts) ||

@@ -2,14 +2,19 @@
 // resume a stream on this or another replica. Small and integrity-protected:
 // HMAC-SHA256, with a key the replicas share, over the model (name, version,
 // stage), the stream id, the next sequence number, the engine Session's
-// ExportState blob, the resampler phase and the source timestamp of the last
-// frame the token covers.
+// ExportState blob, the resampler phase, the source timestamp of the last
+// frame the token covers, and the gesture-event detector's state.
 //
 // Wire format (little-endian), then the 32-byte HMAC of everything before it:
-//   "BNTK" u8 format=1 | u16 len + model name | u32 version | u8 stage |
+//   "BNTK" u8 format=2 | u16 len + model name | u32 version | u8 stage |
 //   u16 len + stream id | i64 next_sequence | u32 len + engine state |
 //   u8 phase.started | f64 phase.t0 | i64 phase.next_tick |
-//   f64 phase.last_taken_ts | f64 last_covered_ts
+//   f64 phase.last_taken_ts | f64 last_covered_ts |
+//   u8 has_events [ u16 classes + f32 smoothed[classes] | i32 active |
+//   u32 active_steps | f64 active_sum | f64 start_s | f64 end_s |
+//   i64 start_sequence | i64 end_sequence ]
+// Format 1 (before the event state) ends at last_covered_ts and is still
+// accepted, so tokens survive a rolling upgrade; events then restart.
 // Doubles travel as their bit patterns, so a resumed stream sees exactly the
 // timestamps the original had.
 //
@@ -18,12 +23,14 @@
 #define BILLNET_SERVER_CORE_TOKEN_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "billnet/media/resampler.h"
 #include "billnet/status.h"
+#include "core/events.h"
 
 namespace billnet::server {
 
@@ -36,6 +43,9 @@ struct StateToken {
   std::vector<uint8_t> engine_state;  // Session::ExportState()
   media::ResamplerPhase phase;        // at the last covered frame
   double last_covered_ts = 0;         // source timestamp of that frame
+  // The gesture-event detector after that window (absent in format-1 tokens:
+  // events then restart at the resume).
+  std::optional<EventDetectorState> events;
 };
 
 class TokenCodec {

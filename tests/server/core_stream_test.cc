@@ -7,9 +7,12 @@
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
+#include <set>
+#include <span>
 #include <thread>
 
 #include "billnet/media/decoder.h"
+#include "billnet/media/pipeline.h"
 #include "core/service_core.h"
 #include "server_test_util.h"
 
@@ -354,15 +357,25 @@ TEST(CoreStreamTest, TokenResumeEqualsAnUndisturbedRun) {
   CoreHarness h(OneVersionRepo("core_resume"));
   constexpr int kFrames = 90;  // 45 model frames: 5 full windows + 5 real
   const auto clip = EncodeClip(VideoCodec::kMjpeg, "matroska", kFrames);
+  // Events on every step (thresholds 0) with smoothing across windows, so the
+  // token's event state matters.
+  const auto with_events = [](StreamConfig c) {
+    c.events.smoothing = 0.5f;
+    c.events.enter_threshold = 0;
+    c.events.exit_threshold = 0;
+    c.events.min_duration_s = 0;
+    c.events.background_labels = {"class0"};
+    return c;
+  };
   Recorder full;
-  ASSERT_TRUE(RunStream(*h.core, FileConfig("cam"), clip, &full).ok());
+  ASSERT_TRUE(RunStream(*h.core, with_events(FileConfig("cam")), clip, &full).ok());
   ASSERT_EQ(full.windows.size(), 6u);
 
   // First connection: cut after window 1 arrived.
   Recorder first;
   std::shared_ptr<Stream> s;
   StartInfo info;
-  ASSERT_TRUE(h.core->OpenStream(FileConfig("cam"), &first, &s, &info).ok());
+  ASSERT_TRUE(h.core->OpenStream(with_events(FileConfig("cam")), &first, &s, &info).ok());
   std::thread feed([&] {
     for (size_t off = 0; off < clip.size(); off += 512)
       if (!s->PushChunkBlocking(
@@ -381,7 +394,7 @@ TEST(CoreStreamTest, TokenResumeEqualsAnUndisturbedRun) {
   const int resend_from = int(std::lround(last.last_source_ts * 12));
   const auto rest = EncodeClip(VideoCodec::kMjpeg, "matroska", kFrames - resend_from, 64, 48, 12,
                                false, resend_from);
-  StreamConfig c = FileConfig("cam");
+  StreamConfig c = with_events(FileConfig("cam"));
   c.state_token = last.state_token;
   Recorder second;
   StartInfo resumed;
@@ -398,6 +411,29 @@ TEST(CoreStreamTest, TokenResumeEqualsAnUndisturbedRun) {
     EXPECT_EQ(got.padded, want.padded);
     EXPECT_EQ(got.response.scores, want.response.scores) << "window " << want.sequence;
     EXPECT_FALSE(got.state_reset);
+  }
+  // The gesture events after the cut (and at the end) equal the undisturbed
+  // run's: the token carried the smoothing and the open event.
+  const auto events_from = [](const Recorder& r, int64_t from) {
+    std::vector<GestureEvent> out;
+    size_t in_windows = 0;
+    for (const WindowOutput& w : r.windows) {
+      in_windows += w.events.size();
+      if (w.sequence >= from) out.insert(out.end(), w.events.begin(), w.events.end());
+    }
+    out.insert(out.end(), r.events.begin() + std::ptrdiff_t(in_windows), r.events.end());
+    return out;
+  };
+  const auto want_events = events_from(full, next), got_events = events_from(second, next);
+  ASSERT_FALSE(want_events.empty());
+  ASSERT_EQ(got_events.size(), want_events.size());
+  for (size_t i = 0; i < got_events.size(); ++i) {
+    EXPECT_EQ(got_events[i].label, want_events[i].label) << "event " << i;
+    EXPECT_EQ(got_events[i].start_s, want_events[i].start_s) << "event " << i;
+    EXPECT_EQ(got_events[i].end_s, want_events[i].end_s) << "event " << i;
+    EXPECT_EQ(got_events[i].confidence, want_events[i].confidence) << "event " << i;
+    EXPECT_EQ(got_events[i].start_sequence, want_events[i].start_sequence) << "event " << i;
+    EXPECT_EQ(got_events[i].end_sequence, want_events[i].end_sequence) << "event " << i;
   }
 }
 
@@ -481,7 +517,9 @@ TEST(CoreStreamTest, FullInputQueueResumesTheTransportWhenTheDecoderReads) {
 TEST(CoreStreamTest, LiveStreamDropsStaleWindowsAsSequenceGaps) {
   auto gate = std::make_unique<GatedBackend>();
   GatedBackend* g = gate.get();
-  CoreHarness h(OneVersionRepo("core_live_drop"), {}, nullptr, std::move(gate));
+  CoreOptions o;
+  o.limits.max_queue_wait = std::chrono::milliseconds(0);  // only the pending bound drops here
+  CoreHarness h(OneVersionRepo("core_live_drop"), o, nullptr, std::move(gate));
   // 100 frames -> 50 model frames: 7 windows. Window 0 waits in the engine
   // while the rest are decoded; two may wait, four are dropped.
   const auto clip = EncodeClip(VideoCodec::kMjpeg, "matroska", 100);
@@ -586,6 +624,269 @@ TEST(CoreStreamTest, StreamsCutAtShutdownEndUnavailable) {
   ASSERT_TRUE(file.WaitEnd());
   EXPECT_EQ(file.status.code, Code::kUnavailable) << file.status.ToString();
   EXPECT_NE(file.status.message.find("shut down"), std::string::npos);
+}
+
+// ---- Load shedding: drop by age, skip to a key frame (live streams only) ----
+
+// Waits (up to a minute) until `c` reaches `value`.
+bool WaitCounter(prometheus::Counter* c, double value) {
+  for (int i = 0; i < 60000 && c->Value() < value; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return c->Value() >= value;
+}
+
+CoreOptions AgeDropOptions() {
+  CoreOptions o;
+  o.limits.max_queue_wait = std::chrono::milliseconds(300);
+  o.limits.max_pending_windows_live = 100;  // no drop by count: only by age
+  o.limits.max_live_lag = std::chrono::milliseconds(0);
+  return o;
+}
+
+// Window 0 is held in the engine while the first 3/4 of the clip is decoded;
+// those windows then wait longer than the budget. The rest arrives after the
+// engine is released, so its windows are fresh.
+void RunWithAgedWindows(CoreHarness& h, GatedBackend* gate, const StreamConfig& config,
+                        const std::vector<uint8_t>& clip, Recorder* rec) {
+  std::shared_ptr<Stream> s;
+  StartInfo info;
+  ASSERT_TRUE(h.core->OpenStream(config, rec, &s, &info).ok());
+  const size_t part = clip.size() * 3 / 4;
+  s->PushChunkBlocking(std::string(clip.begin(), clip.begin() + part));
+  ASSERT_TRUE(gate->WaitCalls(1));
+  ModelSeries* series = h.repository->Active("tiny")->series;
+  if (config.mode == StreamMode::kLive) {
+    // 64 source frames: model frames 0..31, windows 0..3 are ready.
+    ASSERT_TRUE(WaitCounter(series->frames, 64));
+  }
+  std::this_thread::sleep_for(2 * h.core->options().limits.max_queue_wait);
+  gate->Open();
+  if (config.mode == StreamMode::kLive) ASSERT_TRUE(WaitCounter(series->dropped_windows, 1));
+  s->PushChunkBlocking(std::string(clip.begin() + part, clip.end()));
+  s->CloseInput();
+  ASSERT_TRUE(rec->WaitEnd());
+}
+
+TEST(CoreStreamTest, LiveWindowsOlderThanTheQueueBudgetAreDroppedAndCounted) {
+  auto gate = std::make_unique<GatedBackend>();
+  GatedBackend* g = gate.get();
+  CoreHarness h(OneVersionRepo("core_age_drop"), AgeDropOptions(), nullptr, std::move(gate));
+  const Model& model = *h.repository->Active("tiny")->model;
+  const auto clip = EncodeClip(VideoCodec::kMjpeg, "matroska", 100);  // 7 windows
+  const size_t all = ExpectedWindows(model, clip).size();
+  ASSERT_EQ(all, 7u);
+  StreamConfig c = FileConfig("live");
+  c.mode = StreamMode::kLive;
+  Recorder rec;
+  RunWithAgedWindows(h, g, c, clip, &rec);
+  ASSERT_TRUE(rec.status.ok()) << rec.status.ToString();
+  std::set<int64_t> dropped;
+  for (int64_t i = 0; i < int64_t(all); ++i) dropped.insert(i);
+  for (const auto& w : rec.windows) dropped.erase(w.sequence);
+  // Window 0 ran; window 1 waited behind it past the budget; the tail is fresh.
+  ASSERT_FALSE(rec.windows.empty());
+  EXPECT_EQ(rec.windows.front().sequence, 0);
+  EXPECT_EQ(rec.windows.back().sequence, int64_t(all) - 1);
+  EXPECT_TRUE(dropped.count(1));
+  EXPECT_EQ(rec.summary.dropped_windows, int64_t(dropped.size()));
+  EXPECT_EQ(h.repository->Active("tiny")->series->dropped_windows->Value(), double(dropped.size()));
+  // Gaps the client sees, and the state goes on from the last window run.
+  const auto want = ExpectedWindows(model, clip, "", 0, dropped);
+  int64_t previous = -1;
+  for (const auto& w : rec.windows) {
+    EXPECT_EQ(w.dropped_before, w.sequence - previous - 1) << "window " << w.sequence;
+    EXPECT_FALSE(w.state_reset);
+    ExpectSameWindow(w, want[w.sequence]);
+    previous = w.sequence;
+  }
+}
+
+TEST(CoreStreamTest, FileStreamWindowsAreNeverDroppedByAge) {
+  auto gate = std::make_unique<GatedBackend>();
+  GatedBackend* g = gate.get();
+  CoreHarness h(OneVersionRepo("core_age_file"), AgeDropOptions(), nullptr, std::move(gate));
+  const auto clip = EncodeClip(VideoCodec::kMjpeg, "matroska", 100);
+  const auto want = ExpectedWindows(*h.repository->Active("tiny")->model, clip);
+  Recorder rec;
+  RunWithAgedWindows(h, g, FileConfig("file"), clip, &rec);
+  ASSERT_TRUE(rec.status.ok()) << rec.status.ToString();
+  ASSERT_EQ(rec.windows.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) ExpectSameWindow(rec.windows[i], want[i]);
+  EXPECT_EQ(rec.summary.dropped_windows, 0);
+  EXPECT_EQ(h.repository->Active("tiny")->series->dropped_windows->Value(), 0);
+}
+
+// H.264 (x264 veryfast, B-frames) in Matroska, EncodeClip's frames at 12 fps,
+// with a key frame every `gop` frames.
+std::vector<uint8_t> EncodeGopClip(int frames, int gop) {
+  constexpr int kWidth = 64, kHeight = 48;
+  constexpr double kFps = 12;
+  const std::vector<uint8_t> rgb = testing::ClipFrames(frames, kWidth, kHeight, 0, 1);
+  media::EncoderOptions o;
+  o.codec = VideoCodec::kH264;
+  o.container = "matroska";
+  o.width = kWidth;
+  o.height = kHeight;
+  o.fps = kFps;
+  o.time_base_den = 1000;
+  o.gop = gop;
+  media::MemoryByteSink sink(false);
+  auto enc = media::VideoEncoder::Open(&sink, o);
+  EXPECT_TRUE(enc.ok()) << enc.status().ToString();
+  if (!enc.ok()) return {};
+  const size_t fb = size_t(kWidth) * kHeight * 3;
+  std::vector<uint8_t> frame(fb + 4096);  // slack for swscale's readers (see EncodeClip)
+  for (int i = 0; i < frames; ++i) {
+    std::copy_n(rgb.data() + fb * i, fb, frame.data());
+    EXPECT_TRUE((*enc)->AddFrame(frame.data(), 0, double(i) / kFps).ok());
+  }
+  EXPECT_TRUE((*enc)->Finish().ok());
+  enc->reset();
+  return sink.Take();
+}
+
+// The decode thread's clock for the live lag: it keeps pace with a 12 fps
+// source (one call per decoded frame) and jumps `jump_s` ahead at call
+// `jump_at`, as if decoding had stalled that long.
+struct JumpingClock {
+  JumpingClock(int jump_at, double jump_s) : jump_at(jump_at), jump_s(jump_s) {}
+  Clock::time_point Now() {
+    const int n = calls++;
+    const double t = n / 12.0 + (n >= jump_at ? jump_s : 0.0);
+    return base + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(t));
+  }
+  const int jump_at;
+  const double jump_s;
+  const Clock::time_point base = Clock::now();
+  std::atomic<int> calls{0};
+};
+
+CoreOptions SkipOptions(const std::shared_ptr<JumpingClock>& clock) {
+  CoreOptions o;
+  o.limits.max_live_lag = std::chrono::milliseconds(1000);
+  o.limits.max_queue_wait = std::chrono::milliseconds(0);  // no drop by age
+  o.limits.max_pending_windows_live = 100;                 // nor by count
+  o.live_clock = [clock] { return clock->Now(); };
+  return o;
+}
+
+// 96 frames (8 s) with key frames at 0, 2, 4 and 6 s. The clock keeps pace
+// until frame 40 (3.33 s) is decoded, then it is 3 s ahead: the decoder is 3
+// s behind real time, more than the 1 s bound, so it skips to the first key
+// frame at or after 3.33 + 3 - 0.5 s (half the bound behind; x264 places it
+// near 6 s).
+// Windows 0 and 1 (model frames 0..15) ran before; the partial window 2 and
+// the windows the skipped time would have filled are dropped; the windows
+// after the key frame run on the state the last window left.
+TEST(CoreStreamTest, LiveDecoderBehindRealTimeSkipsToAKeyFrame) {
+  constexpr int kFrames = 96, kJumpAt = 40;
+  constexpr double kJump = 3.0;
+  auto clock = std::make_shared<JumpingClock>(kJumpAt, kJump);
+  CoreHarness h(OneVersionRepo("core_live_skip"), SkipOptions(clock));
+  const auto clip = EncodeGopClip(kFrames, 24);
+  ModelHandle handle = h.repository->Active("tiny");
+  const Model& model = *handle->model;
+  const TopologyConfig& topo = model.info().topology;
+  ASSERT_EQ(topo.frames, 8);
+  ASSERT_EQ(model.info().frame_rate, 6);
+
+  StreamConfig c = FileConfig("cam");
+  c.mode = StreamMode::kLive;
+  Recorder rec;
+  std::shared_ptr<Stream> s;
+  StartInfo info;
+  ASSERT_TRUE(h.core->OpenStream(c, &rec, &s, &info).ok());
+  // One chunk: the decoder never waits for input, so its anchor stays.
+  s->PushChunkBlocking(std::string(clip.begin(), clip.end()));
+  s->CloseInput();
+  ASSERT_TRUE(rec.WaitEnd());
+  ASSERT_TRUE(rec.status.ok()) << rec.status.ToString();
+
+  // Every source frame was decoded or skipped, and the skip is counted.
+  const StreamSummary& sum = rec.summary;
+  EXPECT_GT(sum.skipped_frames, 0);
+  EXPECT_EQ(sum.source_frames + sum.skipped_frames, kFrames);
+  EXPECT_EQ(handle->series->skipped_frames->Value(), double(sum.skipped_frames));
+  EXPECT_NE(h.metrics.Serialize().find("billnet_skipped_frames_total{model=\"tiny\",stage=\"s5\","
+                                       "version=\"1\"} " +
+                                       std::to_string(sum.skipped_frames)),
+            std::string::npos);
+
+  // Every source frame at the model's geometry (a decode at the source's 12
+  // fps), to check the pixels: model frame i of a window is the source frame
+  // 2i after its first (6 fps).
+  media::MemoryByteSource source(std::span<const uint8_t>(clip), true);
+  auto full = media::DecodeSourceToModelFrames(&source, {topo.height, topo.width, 12.0});
+  ASSERT_TRUE(full.ok()) << full.status().ToString();
+  const auto index_of = [&](double ts) {
+    for (int i = 0; i < full->frames; ++i)
+      if (std::fabs(full->source_ts[i] - ts) < 1e-6) return i;
+    return -1;
+  };
+
+  // Windows 0 and 1 before the skip, a gap, then well-formed windows from
+  // the key frame on (consecutive model frames of the source, the last one
+  // padded), whose results are the engine's with the state carried on from
+  // window 1 (no reset).
+  ASSERT_GE(rec.windows.size(), 3u);
+  EXPECT_EQ(rec.windows[0].sequence, 0);
+  EXPECT_EQ(rec.windows[1].sequence, 1);
+  const double skip_target = kJumpAt / 12.0 + kJump - 0.5;
+  Session session(handle->model);
+  const size_t fb = full->frame_bytes();
+  int64_t previous = -1, gaps = 0, dropped = 0;
+  for (size_t k = 0; k < rec.windows.size(); ++k) {
+    const WindowOutput& w = rec.windows[k];
+    SCOPED_TRACE("window " + std::to_string(w.sequence));
+    EXPECT_EQ(w.dropped_before, w.sequence - previous - 1);
+    dropped += w.dropped_before;
+    if (w.dropped_before > 0) {
+      ++gaps;
+      EXPECT_GE(w.first_source_ts, skip_target - 1e-3);  // at the key frame it skipped to
+    }
+    EXPECT_FALSE(w.state_reset);
+    EXPECT_EQ(w.frames, topo.frames);
+    EXPECT_EQ(w.padded, k + 1 == rec.windows.size() && w.real_frames < topo.frames);
+    const int first = index_of(w.first_source_ts);
+    ASSERT_GE(first, 0);
+    const int last = first + 2 * (w.real_frames - 1);
+    ASSERT_LT(last, full->frames);
+    std::vector<uint8_t> pixels(fb * topo.frames);
+    for (int i = 0; i < topo.frames; ++i)
+      std::copy_n(full->rgb.data() + fb * (first + 2 * std::min(i, w.real_frames - 1)), fb,
+                  pixels.data() + fb * i);
+    testing::ExpectedWindow want;
+    want.sequence = w.sequence;
+    want.padded = w.real_frames < topo.frames;
+    want.real_frames = w.real_frames;
+    want.first_ts = full->source_ts[first];
+    want.last_ts = full->source_ts[last];
+    ASSERT_TRUE(session.Run(pixels.data(), pixels.size(), &want.response).ok());
+    ExpectSameWindow(w, want);
+    previous = w.sequence;
+  }
+  EXPECT_EQ(gaps, 1);
+  EXPECT_EQ(sum.dropped_windows, dropped);
+  EXPECT_EQ(handle->series->dropped_windows->Value(), double(dropped));
+}
+
+TEST(CoreStreamTest, FileStreamNeverSkipsHoweverFarBehind) {
+  auto clock = std::make_shared<JumpingClock>(10, 30.0);
+  CoreHarness h(OneVersionRepo("core_file_noskip"), SkipOptions(clock));
+  const auto clip = EncodeGopClip(96, 24);
+  const auto want = ExpectedWindows(*h.repository->Active("tiny")->model, clip);
+  Recorder rec;
+  std::shared_ptr<Stream> s;
+  StartInfo info;
+  ASSERT_TRUE(h.core->OpenStream(FileConfig("file"), &rec, &s, &info).ok());
+  s->PushChunkBlocking(std::string(clip.begin(), clip.end()));
+  s->CloseInput();
+  ASSERT_TRUE(rec.WaitEnd());
+  ASSERT_TRUE(rec.status.ok()) << rec.status.ToString();
+  EXPECT_EQ(rec.summary.skipped_frames, 0);
+  EXPECT_EQ(rec.summary.source_frames, 96);
+  ASSERT_EQ(rec.windows.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) ExpectSameWindow(rec.windows[i], want[i]);
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // Units of the server core: state tokens, gesture events, the chunk queue, the
 // model repository, metrics exposition.
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <filesystem>
 #include <fstream>
@@ -52,6 +54,71 @@ TEST(TokenTest, RoundTripsEveryField) {
   EXPECT_EQ(back->phase.next_tick, t.phase.next_tick);
   EXPECT_EQ(back->phase.last_taken_ts, t.phase.last_taken_ts);
   EXPECT_EQ(back->last_covered_ts, t.last_covered_ts);
+}
+
+TEST(TokenTest, RoundTripsTheEventState) {
+  TokenCodec codec(std::vector<uint8_t>(32, 1));
+  StateToken t = SampleToken();
+  EventDetectorState e;
+  e.smoothed = {0.1f, 0.7f, 0.15f, 0.05f};
+  e.active = 1;
+  e.active_steps = 3;
+  e.active_sum = 1.95;
+  e.start_s = 10.3333333;
+  e.end_s = 11.32;
+  e.start_sequence = 40;
+  e.end_sequence = 41;
+  t.events = e;
+  auto back = codec.Decode(codec.Encode(t));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_TRUE(back->events.has_value());
+  EXPECT_EQ(back->events->smoothed, e.smoothed);
+  EXPECT_EQ(back->events->active, 1);
+  EXPECT_EQ(back->events->active_steps, 3);
+  EXPECT_EQ(back->events->active_sum, e.active_sum);
+  EXPECT_EQ(back->events->start_s, e.start_s);
+  EXPECT_EQ(back->events->end_s, e.end_s);
+  EXPECT_EQ(back->events->start_sequence, 40);
+  EXPECT_EQ(back->events->end_sequence, 41);
+  // No open event, no step seen yet.
+  t.events = EventDetectorState{};
+  back = codec.Decode(codec.Encode(t));
+  ASSERT_TRUE(back.ok());
+  ASSERT_TRUE(back->events.has_value());
+  EXPECT_TRUE(back->events->smoothed.empty());
+  EXPECT_EQ(back->events->active, -1);
+  // Without an event state.
+  t.events.reset();
+  back = codec.Decode(codec.Encode(t));
+  ASSERT_TRUE(back.ok());
+  EXPECT_FALSE(back->events.has_value());
+}
+
+// A format-1 token (before the event state: the same fields up to
+// last_covered_ts) from a server of the previous release still resumes.
+TEST(TokenTest, FormatOneTokensStillDecode) {
+  const std::vector<uint8_t> key(32, 1);
+  TokenCodec codec(key);
+  const std::string v2 = codec.Encode(SampleToken());  // no events: ends "... u8 0 | mac"
+  std::string body = v2.substr(0, v2.size() - TokenCodec::kMacBytes - 1);
+  ASSERT_EQ(body[4], 2);
+  body[4] = 1;
+  unsigned char mac[32];
+  unsigned int len = 32;
+  HMAC(EVP_sha256(), key.data(), int(key.size()), reinterpret_cast<const uint8_t*>(body.data()),
+       body.size(), mac, &len);
+  auto back = codec.Decode(body + std::string(reinterpret_cast<const char*>(mac), 32));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->next_sequence, 42);
+  EXPECT_EQ(back->last_covered_ts, SampleToken().last_covered_ts);
+  EXPECT_FALSE(back->events.has_value());
+  // Format 3 is unknown.
+  body[4] = 3;
+  HMAC(EVP_sha256(), key.data(), int(key.size()), reinterpret_cast<const uint8_t*>(body.data()),
+       body.size(), mac, &len);
+  auto bad = codec.Decode(body + std::string(reinterpret_cast<const char*>(mac), 32));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("format 3"), std::string::npos);
 }
 
 TEST(TokenTest, EveryFlippedByteIsRejected) {
@@ -188,6 +255,61 @@ TEST(EventsTest, AnotherGestureOvertakes) {
   EXPECT_EQ(ev[1].label, 2);
   EXPECT_DOUBLE_EQ(ev[1].start_s, 1);
   EXPECT_DOUBLE_EQ(ev[1].end_s, 3 - 0.01);
+}
+
+// A detector that imports another's state after window 0 gives the events
+// the first one gives for window 1 and at the end: an open event crosses the
+// boundary (what a resumed stream's token carries).
+TEST(EventsTest, ExportedStateContinuesInAnotherDetector) {
+  EventOptions o;  // smoothing 0.5
+  o.min_duration_s = 0;
+  const auto w0 = Steps({{1, 0, 0, 0}, {0, 0, 1, 0}, {0, 0, 1, 0}});
+  const auto w1 = Steps({{0, 0, 1, 0}, {0, 1, 0, 0}, {0, 1, 0, 0}, {1, 0, 0, 0}, {1, 0, 0, 0}});
+  GestureEventDetector whole(o, kLabels, 1.0 / 3);
+  std::vector<GestureEvent> want;
+  whole.AddWindow(0, w0, Spans(3, 0, 1.0 / 3), &want);
+  const EventDetectorState mid = whole.ExportState();
+  EXPECT_EQ(mid.active, 2);  // Swiping Right is open at the boundary
+  whole.AddWindow(1, w1, Spans(5, 1, 1.0 / 3), &want);
+  whole.Finish(&want);
+
+  GestureEventDetector resumed(o, kLabels, 1.0 / 3);
+  ASSERT_TRUE(resumed.ImportState(mid).ok());
+  std::vector<GestureEvent> got;
+  resumed.AddWindow(1, w1, Spans(5, 1, 1.0 / 3), &got);
+  resumed.Finish(&got);
+  ASSERT_EQ(got.size(), want.size());
+  ASSERT_GE(got.size(), 2u);
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].label, want[i].label);
+    EXPECT_EQ(got[i].label_name, want[i].label_name);
+    EXPECT_EQ(got[i].start_s, want[i].start_s);
+    EXPECT_EQ(got[i].end_s, want[i].end_s);
+    EXPECT_EQ(got[i].confidence, want[i].confidence);
+    EXPECT_EQ(got[i].start_sequence, want[i].start_sequence);
+    EXPECT_EQ(got[i].end_sequence, want[i].end_sequence);
+  }
+  EXPECT_EQ(got[0].start_sequence, 0);  // the event opened before the resume
+  // A fresh detector gives a different result (the test can tell).
+  GestureEventDetector fresh(o, kLabels, 1.0 / 3);
+  std::vector<GestureEvent> restart;
+  fresh.AddWindow(1, w1, Spans(5, 1, 1.0 / 3), &restart);
+  fresh.Finish(&restart);
+  EXPECT_TRUE(restart.empty() || restart[0].start_sequence == 1);
+
+  // States that do not fit are refused and change nothing.
+  EventDetectorState wrong = mid;
+  wrong.smoothed.push_back(0);
+  EXPECT_FALSE(resumed.ImportState(wrong).ok());
+  wrong = mid;
+  wrong.active = 4;
+  EXPECT_FALSE(resumed.ImportState(wrong).ok());
+  wrong = mid;
+  wrong.smoothed[0] = 2;
+  EXPECT_FALSE(resumed.ImportState(wrong).ok());
+  wrong = mid;
+  wrong.active = -2;
+  EXPECT_FALSE(resumed.ImportState(wrong).ok());
 }
 
 TEST(EventsTest, OptionsAreValidated) {
@@ -407,13 +529,15 @@ TEST(MetricsTest, EveryFamilyExportsItsLabelSetsAtZero) {
   for (const char* family :
        {"billnet_active_streams", "billnet_windows_total", "billnet_frames_total",
         "billnet_decode_errors_total", "billnet_dropped_windows_total",
-        "billnet_refused_streams_total", "billnet_window_latency_seconds_bucket",
-        "billnet_model_loads_total", "billnet_model_load_failures_total",
-        "billnet_model_swaps_total", "billnet_model_active", "billnet_kernel_variant_info",
-        "billnet_engine_failures_total", "billnet_calls_total", "billnet_build_info",
-        "billnet_process_start_time_seconds"})
+        "billnet_skipped_frames_total", "billnet_refused_streams_total",
+        "billnet_window_latency_seconds_bucket", "billnet_model_loads_total",
+        "billnet_model_load_failures_total", "billnet_model_swaps_total", "billnet_model_active",
+        "billnet_kernel_variant_info", "billnet_engine_failures_total", "billnet_calls_total",
+        "billnet_build_info", "billnet_process_start_time_seconds"})
     EXPECT_NE(text.find(family), std::string::npos) << family;
   EXPECT_NE(text.find("billnet_engine_failures_total{model=\"tiny\",stage=\"s5\",version=\"1\"} 0"),
+            std::string::npos);
+  EXPECT_NE(text.find("billnet_skipped_frames_total{model=\"tiny\",stage=\"s5\",version=\"1\"} 0"),
             std::string::npos);
   // Every call kind and status code from the start.
   for (const char* call : {"stream", "classify"})

@@ -12,6 +12,7 @@
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
+#include "grpc/convert.h"
 #include "grpc_test_util.h"
 
 namespace billnet::server {
@@ -247,6 +248,29 @@ TEST(GrpcStreamTest, InputLargerThanTheQueueFlowsThroughPausedReads) {
   const auto w = s.windows();
   ASSERT_EQ(w.size(), want.size());
   for (size_t j = 0; j < w.size(); ++j) ExpectSameWindow(w[j], want[j]);
+}
+
+// Every count of the core's stream summary reaches the client's summary.
+TEST(GrpcConvertTest, SummaryCarriesEveryCount) {
+  StreamSummary s;
+  s.windows = 11;
+  s.source_frames = 12;
+  s.model_frames = 13;
+  s.dropped_windows = 14;
+  s.padded_windows = 15;
+  s.dropped_frames = 16;
+  s.bytes_received = 17;
+  s.skipped_frames = 18;
+  v1::StreamSummary p;
+  ToProto(s, &p);
+  EXPECT_EQ(p.windows(), 11);
+  EXPECT_EQ(p.source_frames(), 12);
+  EXPECT_EQ(p.model_frames(), 13);
+  EXPECT_EQ(p.dropped_windows(), 14);
+  EXPECT_EQ(p.padded_windows(), 15);
+  EXPECT_EQ(p.dropped_frames(), 16);
+  EXPECT_EQ(p.bytes_received(), 17);
+  EXPECT_EQ(p.skipped_frames(), 18);
 }
 
 TEST(GrpcStreamTest, IdleStreamEndsWithDeadlineExceeded) {

@@ -94,6 +94,52 @@ TEST(ServerConfigTest, FileThenFlagsAndValidation) {
   EXPECT_TRUE(ValidateConfig(ServerConfig{}).ok());
 }
 
+TEST(ServerConfigTest, LoadSheddingOptions) {
+  ServerConfig defaults;
+  EXPECT_EQ(defaults.max_queue_wait_ms, 50);
+  EXPECT_EQ(defaults.max_live_lag_ms, 1000);
+  EXPECT_EQ(defaults.decode_nice, 10);
+
+  const std::string dir = TempDir("config_shedding");
+  std::ofstream(dir + "/c.json")
+      << R"({"max_queue_wait_ms": 80, "max_live_lag_ms": 0, "decode_nice": 3})";
+  ServerConfig c;
+  std::string a0 = "billnet-server", a1 = "--config", a2 = dir + "/c.json",
+              a3 = "--max-queue-wait-ms", a4 = "120", a5 = "--decode-nice", a6 = "0";
+  char* argv[] = {a0.data(), a1.data(), a2.data(), a3.data(), a4.data(), a5.data(), a6.data()};
+  EXPECT_EQ(ParseCommandLine(7, argv, &c), -1);
+  EXPECT_EQ(c.max_queue_wait_ms, 120);  // the flag wins
+  EXPECT_EQ(c.max_live_lag_ms, 0);      // from the file
+  EXPECT_EQ(c.decode_nice, 0);
+  EXPECT_TRUE(ValidateConfig(c).ok());
+
+  // --print-config shows them, and what it prints loads back.
+  const std::string json = ConfigToJson(c);
+  EXPECT_NE(json.find("\"max_queue_wait_ms\": 120"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"max_live_lag_ms\": 0"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"decode_nice\": 0"), std::string::npos) << json;
+  std::ofstream(dir + "/printed.json") << json;
+  ServerConfig back;
+  ASSERT_TRUE(LoadConfigFile(dir + "/printed.json", &back).ok());
+  EXPECT_EQ(back.max_queue_wait_ms, 120);
+  EXPECT_EQ(back.max_live_lag_ms, 0);
+  EXPECT_EQ(back.decode_nice, 0);
+
+  for (auto bad : {std::pair{"max_queue_wait_ms", -1}, std::pair{"max_live_lag_ms", -5},
+                   std::pair{"decode_nice", 20}, std::pair{"decode_nice", -1}}) {
+    ServerConfig e;
+    if (std::string(bad.first) == "max_queue_wait_ms") e.max_queue_wait_ms = bad.second;
+    if (std::string(bad.first) == "max_live_lag_ms") e.max_live_lag_ms = bad.second;
+    if (std::string(bad.first) == "decode_nice") e.decode_nice = bad.second;
+    const Status s = ValidateConfig(e);
+    EXPECT_FALSE(s.ok()) << bad.first << " " << bad.second;
+    EXPECT_NE(s.message().find(bad.first), std::string::npos) << s.message();
+  }
+  std::ofstream(dir + "/type.json") << R"({"decode_nice": "low"})";
+  ServerConfig t;
+  EXPECT_FALSE(LoadConfigFile(dir + "/type.json", &t).ok());
+}
+
 TEST(ServerBinaryTest, ServesStreamsAndMetricsThenDrainsOnSigterm) {
   const std::string dir = TempDir("binary");
   const std::string repo = dir + "/repo";

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -56,9 +57,12 @@ struct ExpectedWindow {
 // 16-frame (model.frames) windows with the tail padded, one Session carrying
 // the state across them.
 // Windows before `run_from` are listed but not run (their response is empty);
-// the session starts fresh at window run_from (a hot swap there).
+// the session starts fresh at window run_from (a hot swap there). Windows in
+// `dropped` are listed but not run either, and the state goes on from the
+// window before them (a live stream's dropped windows).
 std::vector<ExpectedWindow> ExpectedWindows(const Model& model, const std::vector<uint8_t>& bytes,
-                                            const std::string& format_hint = "", int run_from = 0);
+                                            const std::string& format_hint = "", int run_from = 0,
+                                            const std::set<int64_t>& dropped = {});
 
 // Records one stream.
 class Recorder : public StreamObserver {

@@ -88,6 +88,17 @@ class VideoDecoder {
   // Frames returned so far.
   int64_t frames_decoded() const;
 
+  // Live catch-up: from the next call on, Next() discards what the codec
+  // still holds and every packet of the video stream until a key frame whose
+  // timestamp (pts, else dts, in seconds as above) is at or after
+  // `not_before_s`, and decodes from that key frame. Packets are still read
+  // (demuxed), not decoded. A later call replaces the target. Frames thrown
+  // away this way (packets discarded plus frames the codec held) are counted
+  // in frames_skipped(); a skip that reaches the end of the input ends the
+  // stream as usual.
+  void SkipToKeyFrame(double not_before_s);
+  int64_t frames_skipped() const;
+
   class Impl;
 
  private:
