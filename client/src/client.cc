@@ -67,7 +67,43 @@ std::string ModelName(const v1::ModelId& m) {
   return m.name() + " v" + std::to_string(m.version()) + " " + StageName(m.stage());
 }
 
-Client::Client(Options o, std::ostream& out, std::ostream& err)
+namespace {
+
+StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound(std::string(flag) + " " + path + ": cannot open the file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string pem = ss.str();
+  if (pem.find("-----BEGIN ") == std::string::npos)
+    return InvalidArgument(std::string(flag) + " " + path + ": not a PEM file");
+  return pem;
+}
+
+// The channel's credentials from the TLS options (plaintext without them).
+StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(const Options& o) {
+  if (o.tls_cert.empty() != o.tls_key.empty())
+    return InvalidArgument("--tls-cert and --tls-key go together");
+  const bool tls = o.tls || !o.tls_ca.empty() || !o.tls_cert.empty();
+  if (!tls) {
+    if (!o.tls_server_name.empty()) return InvalidArgument("--tls-server-name needs TLS");
+    return grpc::InsecureChannelCredentials();
+  }
+  grpc::SslCredentialsOptions s;
+  if (!o.tls_ca.empty()) {
+    BILLNET_ASSIGN_OR_RETURN(s.pem_root_certs, ReadPem(o.tls_ca, "--tls-ca"));
+  }
+  if (!o.tls_cert.empty()) {
+    BILLNET_ASSIGN_OR_RETURN(s.pem_cert_chain, ReadPem(o.tls_cert, "--tls-cert"));
+    BILLNET_ASSIGN_OR_RETURN(s.pem_private_key, ReadPem(o.tls_key, "--tls-key"));
+  }
+  return grpc::SslCredentials(s);
+}
+
+}  // namespace
+
+Client::Client(Options o, std::ostream& out, std::ostream& err,
+               std::shared_ptr<grpc::ChannelCredentials> credentials)
     : o_(std::move(o)), out_(out), err_(err) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
@@ -76,7 +112,9 @@ Client::Client(Options o, std::ostream& out, std::ostream& err)
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  channel_ = grpc::CreateCustomChannel(o_.server, grpc::InsecureChannelCredentials(), args);
+  if (!o_.tls_server_name.empty()) args.SetSslTargetNameOverride(o_.tls_server_name);
+  channel_ = grpc::CreateCustomChannel(
+      o_.server, credentials ? credentials : grpc::InsecureChannelCredentials(), args);
   stub_ = v1::GestureService::NewStub(channel_);
   admin_ = v1::ModelAdmin::NewStub(channel_);
 }
@@ -466,6 +504,12 @@ int RunClient(const std::vector<std::string>& args, std::ostream& out, std::ostr
   app.add_option("--server", o.server, "Server address HOST:PORT")->capture_default_str();
   app.add_option("--timeout", o.timeout_s, "Seconds to wait for the server")->capture_default_str();
   app.add_flag("--json", o.json, "Print JSON");
+  app.add_flag("--tls", o.tls, "Connect with TLS, checking the server with the system's CAs");
+  app.add_option("--tls-ca", o.tls_ca, "PEM CA certificates to check the server with (TLS)");
+  app.add_option("--tls-cert", o.tls_cert, "PEM client certificate chain (mutual TLS)");
+  app.add_option("--tls-key", o.tls_key, "PEM private key of --tls-cert");
+  app.add_option("--tls-server-name", o.tls_server_name,
+                 "Name the server's certificate must carry (default: the --server host)");
 
   CLI::App* classify = app.add_subcommand("classify", "Classify a whole clip (unary call)");
   classify->add_option("FILE", o.file, "Video file")->required();
@@ -565,7 +609,12 @@ int RunClient(const std::vector<std::string>& args, std::ostream& out, std::ostr
   }
   // The live view needs a terminal: only the binary's own stdout can be one.
   o.out_is_terminal = &out == &std::cout && ::isatty(STDOUT_FILENO) == 1;
-  Client client(o, out, err);
+  auto credentials = ChannelCredentials(o);
+  if (!credentials.ok()) {
+    err << "billnet-client: " << credentials.status().message() << "\n";
+    return credentials.status().code() == StatusCode::kNotFound ? kExitNotFound : kExitUsage;
+  }
+  Client client(o, out, err, *credentials);
   if (*classify) return client.Classify();
   if (*stream) return client.Stream();
   if (*info) return client.Info(false);

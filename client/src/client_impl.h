@@ -23,6 +23,11 @@ namespace billnet::client {
 struct Options {
   std::string server = "127.0.0.1:50051";
   double timeout_s = 10;  // deadline of unary calls and of the connection
+  // TLS (docs/client.md): --tls with the system's roots, --tls-ca FILE with
+  // these roots; --tls-cert/--tls-key for a client certificate (mutual TLS);
+  // --tls-server-name checks the server's certificate for this name.
+  bool tls = false;
+  std::string tls_ca, tls_cert, tls_key, tls_server_name;
   std::string model;
   uint32_t version = 0;
   std::string stage;  // s1..s5 or empty
@@ -64,7 +69,9 @@ bool ResumableStreamStatus(const grpc::Status& st);
 
 class Client {
  public:
-  Client(Options o, std::ostream& out, std::ostream& err);
+  // `credentials` null: plaintext.
+  Client(Options o, std::ostream& out, std::ostream& err,
+         std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
 
   int Classify();
   int Stream();  // stream.cc

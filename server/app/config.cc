@@ -84,6 +84,12 @@ Status LoadConfigFile(const std::string& path, ServerConfig* c) {
       s = Get(v, key, &c->drain_timeout_ms);
     else if (k == "token_key_file")
       s = Get(v, key, &c->token_key_file);
+    else if (k == "tls_cert_file")
+      s = Get(v, key, &c->tls_cert_file);
+    else if (k == "tls_key_file")
+      s = Get(v, key, &c->tls_key_file);
+    else if (k == "tls_client_ca_file")
+      s = Get(v, key, &c->tls_client_ca_file);
     else if (k == "log_level")
       s = Get(v, key, &c->log_level);
     else if (k == "http_threads")
@@ -130,6 +136,9 @@ std::string ConfigToJson(const ServerConfig& c) {
       {"decode_nice", c.decode_nice},
       {"drain_timeout_ms", c.drain_timeout_ms},
       {"token_key_file", c.token_key_file},
+      {"tls_cert_file", c.tls_cert_file},
+      {"tls_key_file", c.tls_key_file},
+      {"tls_client_ca_file", c.tls_client_ca_file},
       {"log_level", c.log_level},
       {"http_threads", c.http_threads},
       {"ready_file", c.ready_file},
@@ -168,6 +177,10 @@ Status ValidateConfig(const ServerConfig& c) {
   BILLNET_RETURN_IF_ERROR(range("decode_nice", c.decode_nice, 0, 19));
   BILLNET_RETURN_IF_ERROR(range("drain_timeout_ms", c.drain_timeout_ms, 0, 86'400'000));
   BILLNET_RETURN_IF_ERROR(range("http_threads", c.http_threads, 1, 64));
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty())
+    return InvalidArgument("tls_cert_file and tls_key_file go together (one is empty)");
+  if (!c.tls_client_ca_file.empty() && c.tls_cert_file.empty())
+    return InvalidArgument("tls_client_ca_file needs tls_cert_file and tls_key_file");
   static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
   bool level_ok = false;
   for (const char* l : kLevels) level_ok = level_ok || c.log_level == l;
@@ -251,6 +264,11 @@ int ParseCommandLine(int argc, char** argv, ServerConfig* c) {
   app.add_option("--token-key-file", c->token_key_file,
                  "state-token HMAC key (default: $BILLNET_TOKEN_KEY_FILE, $BILLNET_TOKEN_KEY, "
                  "else a random per-process key)");
+  app.add_option("--tls-cert-file", c->tls_cert_file,
+                 "PEM certificate chain: serve gRPC over TLS (with --tls-key-file)");
+  app.add_option("--tls-key-file", c->tls_key_file, "PEM private key of --tls-cert-file");
+  app.add_option("--tls-client-ca-file", c->tls_client_ca_file,
+                 "PEM CA certificates: require client certificates they sign (mutual TLS)");
   app.add_option("--log-level", c->log_level, "trace, debug, info, warn, error, off")
       ->capture_default_str();
   app.add_option("--http-threads", c->http_threads, "HTTP worker threads")->capture_default_str();

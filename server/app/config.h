@@ -35,6 +35,9 @@ struct ServerConfig {
   int decode_nice = 10;            // added to the decode threads' nice value; 0: unchanged
   int drain_timeout_ms = 30000;    // file streams get this long on SIGTERM
   std::string token_key_file;      // empty: $BILLNET_TOKEN_KEY_FILE, $BILLNET_TOKEN_KEY, random
+  // TLS for the gRPC port (empty: plaintext). Cert and key go together; a
+  // client CA makes the server require and verify client certificates.
+  std::string tls_cert_file, tls_key_file, tls_client_ca_file;
   std::string log_level = "info";  // trace, debug, info, warn, error, off
   int http_threads = 2;
   std::string ready_file;  // written once serving: "grpc_port metrics_port\n"

@@ -113,6 +113,15 @@ int RunServer(const ServerConfig& config) {
 
   GrpcServerOptions go;
   go.listen = config.listen;
+  if (!config.tls_cert_file.empty()) {
+    auto creds = TlsServerCredentials(config.tls_cert_file, config.tls_key_file,
+                                      config.tls_client_ca_file);
+    if (!creds.ok()) {
+      spdlog::critical("tls: {}", creds.status().ToString());
+      return 1;
+    }
+    go.credentials = *creds;
+  }
   go.max_message_bytes = config.max_message_bytes;
   go.default_events = config.events;
   GrpcServer grpc(&core, go);

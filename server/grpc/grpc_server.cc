@@ -6,9 +6,41 @@
 #include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "grpc/services.h"
 
 namespace billnet::server {
+
+namespace {
+
+StatusOr<std::string> ReadPem(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound(std::string(what) + " '" + path + "' cannot be opened");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string pem = ss.str();
+  if (pem.find("-----BEGIN ") == std::string::npos)
+    return InvalidArgument(std::string(what) + " '" + path + "' is not PEM (no -----BEGIN line)");
+  return pem;
+}
+
+}  // namespace
+
+StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsServerCredentials(
+    const std::string& cert_file, const std::string& key_file, const std::string& client_ca_file) {
+  grpc::SslServerCredentialsOptions o;
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  BILLNET_ASSIGN_OR_RETURN(pair.cert_chain, ReadPem(cert_file, "TLS certificate file"));
+  BILLNET_ASSIGN_OR_RETURN(pair.private_key, ReadPem(key_file, "TLS key file"));
+  o.pem_key_cert_pairs.push_back(std::move(pair));
+  if (!client_ca_file.empty()) {
+    BILLNET_ASSIGN_OR_RETURN(o.pem_root_certs, ReadPem(client_ca_file, "TLS client CA file"));
+    o.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(o);
+}
 
 GrpcServer::GrpcServer(ServiceCore* core, GrpcServerOptions options)
     : core_(core), options_(std::move(options)) {}
@@ -25,7 +57,9 @@ Status GrpcServer::Start() {
   grpc::ServerBuilder builder;
   std::string listen = options_.listen;
   if (listen.rfind("localhost:", 0) == 0) listen = "127.0.0.1:" + listen.substr(10);
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort(
+      listen, options_.credentials ? options_.credentials : grpc::InsecureServerCredentials(),
+      &port_);
   builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
   builder.SetMaxSendMessageSize(options_.max_message_bytes);
   builder.RegisterService(gesture_.get());
@@ -39,8 +73,8 @@ Status GrpcServer::Start() {
     health->SetServingStatus(kGestureService, true);
     health->SetServingStatus(kModelAdmin, true);
   }
-  spdlog::info("grpc listening address={} port={} max_message_bytes={}", options_.listen, port_,
-               options_.max_message_bytes);
+  spdlog::info("grpc listening address={} port={} tls={} max_message_bytes={}", options_.listen,
+               port_, options_.credentials ? "on" : "off", options_.max_message_bytes);
   return Status::Ok();
 }
 

@@ -4,6 +4,7 @@
 #ifndef BILLNET_SERVER_GRPC_GRPC_SERVER_H_
 #define BILLNET_SERVER_GRPC_GRPC_SERVER_H_
 
+#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 
 #include <chrono>
@@ -21,9 +22,17 @@ class ModelAdminImpl;
 
 struct GrpcServerOptions {
   std::string listen = "127.0.0.1:50051";  // HOST:PORT; port 0 picks a free one
+  std::shared_ptr<grpc::ServerCredentials> credentials;  // null: plaintext
   int max_message_bytes = 64 << 20;
   EventOptions default_events;
 };
+
+// TLS credentials from PEM files: the certificate chain and its key, and
+// optionally the CA certificates that must have signed a client's certificate
+// (mutual TLS). NotFound / InvalidArgument naming the file that is missing,
+// unreadable or not PEM.
+StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsServerCredentials(
+    const std::string& cert_file, const std::string& key_file, const std::string& client_ca_file);
 
 class GrpcServer {
  public:

@@ -246,6 +246,113 @@ TEST(ClientInfoTest, InfoLabelsAndModelsList) {
   EXPECT_NE(service.out.find("SERVING"), std::string::npos);
 }
 
+// ---- TLS ---------------------------------------------------------------------
+
+// A test CA, a server certificate for 127.0.0.1 and localhost, a client
+// certificate, and an unrelated CA, made with the openssl command (EC keys:
+// fast). Empty when openssl is missing or fails.
+struct TestPki {
+  std::string dir, ca, server_cert, server_key, client_cert, client_key, other_ca;
+};
+
+TestPki MakeTestPki(const std::string& name) {
+  TestPki p;
+  p.dir = TempDir(name);
+  std::ofstream(p.dir + "/server.ext") << "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
+  const std::string d = p.dir + "/";
+  const std::string key = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  const std::string script =
+      "cd " + p.dir + " && " +
+      "openssl req -x509" + key + " -keyout ca.key -out ca.pem -days 2 -subj /CN=billnet-test-ca"
+      " && openssl req -x509" + key + " -keyout other.key -out other.pem -days 2"
+      " -subj /CN=another-ca"
+      " && openssl req" + key + " -keyout server.key -out server.csr -subj /CN=localhost"
+      " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial"
+      " -out server.pem -days 2 -extfile server.ext"
+      " && openssl req" + key + " -keyout client.key -out client.csr -subj /CN=camera-1"
+      " && openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial"
+      " -out client.pem -days 2";
+  if (std::system(("(" + script + ") > " + d + "openssl.log 2>&1").c_str()) != 0) return {};
+  p.ca = d + "ca.pem";
+  p.other_ca = d + "other.pem";
+  p.server_cert = d + "server.pem";
+  p.server_key = d + "server.key";
+  p.client_cert = d + "client.pem";
+  p.client_key = d + "client.key";
+  return p;
+}
+
+server::GrpcServerOptions TlsOptions(const TestPki& p, bool require_client_cert) {
+  server::GrpcServerOptions o;
+  auto creds = server::TlsServerCredentials(p.server_cert, p.server_key,
+                                            require_client_cert ? p.ca : "");
+  EXPECT_TRUE(creds.ok()) << creds.status().ToString();
+  if (creds.ok()) o.credentials = *creds;
+  return o;
+}
+
+TEST(ClientTlsTest, TlsServerAcceptsOnlyClientsThatTrustIt) {
+  const TestPki p = MakeTestPki("client_tls");
+  ASSERT_FALSE(p.ca.empty()) << "openssl failed (scripts/setup installs it)";
+  GrpcHarness h(Repo("client_tls_repo"), {}, TlsOptions(p, false));
+  Result ok = Client({"--server", h.address(), "--tls-ca", p.ca, "info", "--json"});
+  ASSERT_EQ(ok.code, kExitOk) << ok.err;
+  EXPECT_EQ(nlohmann::json::parse(ok.out)["model"]["name"], "tiny");
+  // By name: the certificate also carries localhost.
+  Result by_name = Client({"--server", h.address(), "--tls-ca", p.ca, "--tls-server-name",
+                           "localhost", "health"});
+  EXPECT_EQ(by_name.code, kExitOk) << by_name.err;
+  // Plaintext, another CA, or a name the certificate lacks: no connection.
+  Result plain = Client({"--server", h.address(), "--timeout", "2", "info"});
+  EXPECT_EQ(plain.code, kExitUnreachable) << plain.err;
+  Result other = Client({"--server", h.address(), "--timeout", "2", "--tls-ca", p.other_ca, "info"});
+  EXPECT_EQ(other.code, kExitUnreachable) << other.err;
+  Result wrong_name = Client({"--server", h.address(), "--timeout", "2", "--tls-ca", p.ca,
+                              "--tls-server-name", "elsewhere.example", "info"});
+  EXPECT_EQ(wrong_name.code, kExitUnreachable) << wrong_name.err;
+  // Bad TLS options are named.
+  Result missing = Client({"--server", h.address(), "--tls-ca", p.dir + "/none.pem", "info"});
+  EXPECT_EQ(missing.code, kExitNotFound);
+  EXPECT_NE(missing.err.find("--tls-ca " + p.dir + "/none.pem"), std::string::npos) << missing.err;
+  Result not_pem = Client({"--server", h.address(), "--tls-ca", p.dir + "/server.ext", "info"});
+  EXPECT_EQ(not_pem.code, kExitUsage);
+  EXPECT_NE(not_pem.err.find("not a PEM file"), std::string::npos) << not_pem.err;
+  Result half = Client({"--server", h.address(), "--tls-cert", p.client_cert, "info"});
+  EXPECT_EQ(half.code, kExitUsage);
+  EXPECT_NE(half.err.find("--tls-cert and --tls-key"), std::string::npos) << half.err;
+}
+
+TEST(ClientTlsTest, MutualTlsRequiresAClientCertificateFromTheCa) {
+  const TestPki p = MakeTestPki("client_mtls");
+  ASSERT_FALSE(p.ca.empty()) << "openssl failed (scripts/setup installs it)";
+  GrpcHarness h(Repo("client_mtls_repo"), {}, TlsOptions(p, true));
+  Result no_cert = Client({"--server", h.address(), "--timeout", "2", "--tls-ca", p.ca, "info"});
+  EXPECT_EQ(no_cert.code, kExitUnreachable) << no_cert.err;
+  Result with_cert = Client({"--server", h.address(), "--tls-ca", p.ca, "--tls-cert",
+                             p.client_cert, "--tls-key", p.client_key, "info"});
+  EXPECT_EQ(with_cert.code, kExitOk) << with_cert.err;
+  // A clip streams over mutual TLS too.
+  const std::string dir = TempDir("client_mtls_files");
+  const std::string file =
+      WriteClip(dir, "clip.mkv", EncodeClip(VideoCodec::kMjpeg, "matroska", 20));
+  Result stream = Client({"--server", h.address(), "--tls-ca", p.ca, "--tls-cert", p.client_cert,
+                          "--tls-key", p.client_key, "stream", file, "--json"});
+  EXPECT_EQ(stream.code, kExitOk) << stream.err;
+  EXPECT_NE(stream.out.find("\"window\""), std::string::npos);
+}
+
+TEST(ClientTlsTest, ServerCredentialsNameTheBadFile) {
+  const std::string dir = TempDir("server_tls_files");
+  std::ofstream(dir + "/garbage.pem") << "not a certificate";
+  auto missing = server::TlsServerCredentials(dir + "/none.pem", dir + "/none.key", "");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find(dir + "/none.pem"), std::string::npos);
+  auto garbage = server::TlsServerCredentials(dir + "/garbage.pem", dir + "/garbage.pem", "");
+  ASSERT_FALSE(garbage.ok());
+  EXPECT_NE(garbage.status().message().find("is not PEM"), std::string::npos);
+}
+
 TEST(ClientErrorTest, MissingFile) {
   Result r = Client({"--server", "127.0.0.1:1", "classify", "/nonexistent/clip.mp4"});
   EXPECT_EQ(r.code, kExitNotFound);

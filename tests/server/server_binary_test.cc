@@ -92,6 +92,15 @@ TEST(ServerConfigTest, FileThenFlagsAndValidation) {
   e.events.exit_threshold = 0.9f;
   EXPECT_FALSE(ValidateConfig(e).ok());
   EXPECT_TRUE(ValidateConfig(ServerConfig{}).ok());
+  // TLS: certificate and key together; a client CA needs both.
+  e = ServerConfig{};
+  e.tls_cert_file = "server.pem";
+  EXPECT_FALSE(ValidateConfig(e).ok());
+  e.tls_key_file = "server.key";
+  EXPECT_TRUE(ValidateConfig(e).ok());
+  e = ServerConfig{};
+  e.tls_client_ca_file = "ca.pem";
+  EXPECT_FALSE(ValidateConfig(e).ok());
 }
 
 TEST(ServerConfigTest, LoadSheddingOptions) {
