@@ -57,6 +57,16 @@ int WaitExit(pid_t pid, int timeout_s = 60) {
   return -1;
 }
 
+// Waits (up to 60 s) for the server's --ready-file: "GRPC_PORT METRICS_PORT".
+// Leaves the ports 0 if it never appears.
+void WaitReady(const std::string& path, int* grpc_port, int* http_port) {
+  for (int i = 0; i < 6000 && *grpc_port == 0; ++i) {
+    std::ifstream in(path);
+    if (!(in >> *grpc_port >> *http_port)) *grpc_port = 0;
+    if (*grpc_port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
@@ -160,11 +170,7 @@ TEST(ServerBinaryTest, ServesStreamsAndMetricsThenDrainsOnSigterm) {
                    "--ready-file", dir + "/ready"},
                   dir + "/out.log");
   int grpc_port = 0, http_port = 0;
-  for (int i = 0; i < 3000 && grpc_port == 0; ++i) {
-    std::ifstream in(dir + "/ready");
-    if (!(in >> grpc_port >> http_port)) grpc_port = 0;
-    if (grpc_port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  WaitReady(dir + "/ready", &grpc_port, &http_port);
   ASSERT_GT(grpc_port, 0) << ReadAll(c.out_path);
   auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(grpc_port),
                                      grpc::InsecureChannelCredentials());
@@ -213,11 +219,7 @@ TEST(ServerBinaryTest, AloneServesTheShippedModel) {
                   dir + "/out.log");
   std::filesystem::current_path(cwd);
   int grpc_port = 0, http_port = 0;
-  for (int i = 0; i < 6000 && grpc_port == 0; ++i) {
-    std::ifstream in(dir + "/ready");
-    if (!(in >> grpc_port >> http_port)) grpc_port = 0;
-    if (grpc_port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  WaitReady(dir + "/ready", &grpc_port, &http_port);
   ASSERT_GT(grpc_port, 0) << ReadAll(c.out_path);
   auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(grpc_port),
                                      grpc::InsecureChannelCredentials());
