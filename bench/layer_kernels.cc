@@ -1,6 +1,8 @@
 #include "layer_kernels.h"
 
+#include <algorithm>
 #include <climits>
+#include <cstdlib>
 
 #include "kernels/fast/fast_kernels.h"
 #include "kernels/reference.h"
@@ -16,18 +18,40 @@ std::vector<PlanConv> PlanConvs(const TopologyPlan& plan) {
       // The grouped conv's sums: fan-in x the first pointwise's |output| <= ci.
       const size_t g = i - (i % 3) + 1;
       const bool mid16 = cf && i % 3 != 0 && b.convs[g].fan_in() * b.convs[g - 1].ci <= INT16_MAX;
-      out.push_back({&b.convs[i],
-                     !cf          ? LayerRole::kIntRows
-                     : i % 3 == 0 ? LayerRole::kPointwiseBinary
-                     : i % 3 == 1 ? LayerRole::kIntRows
-                                  : LayerRole::kPointwiseInt32,
-                     mid16});
+      PlanConv pc{&b.convs[i],
+                  !cf          ? LayerRole::kIntRows
+                  : i % 3 == 0 ? LayerRole::kPointwiseBinary
+                  : i % 3 == 1 ? LayerRole::kIntRows
+                               : LayerRole::kPointwiseInt32,
+                  mid16};
+      // The u8 forms, as fast_runner.cc's MakeFastConv picks them.
+      if (!cf) {
+        pc.u8 = TapsU8Fits(b.convs[i], 255);
+      } else if (i % 3 != 2) {
+        const int m = b.convs[g - 1].ci;
+        pc.u8 = 2 * m <= 255 && TapsU8Fits(b.convs[g], 2 * m);
+        pc.u8_offset = m;
+        if (!pc.u8) {
+          pc.pmax = std::min(255, m * 5 / 8);
+          pc.u8 = pc.p_form = TapsU8PFormFlushRuns(b.convs[g], pc.pmax) > 0;
+          pc.u8_offset = 0;
+        }
+      }
+      out.push_back(pc);
     }
   return out;
 }
 
 LayerKernel::LayerKernel(const PlanConv& layer, bool fast, uint64_t seed, FastIsa isa)
-    : c_(*layer.conv), role_(layer.role), fast_(fast), isa_(isa), int16_mid_(layer.int16_mid) {
+    : c_(*layer.conv),
+      role_(layer.role),
+      fast_(fast),
+      isa_(isa),
+      int16_mid_(layer.int16_mid),
+      u8_(layer.u8),
+      u8_offset_(layer.u8_offset),
+      p_form_(layer.p_form),
+      pmax_(layer.pmax) {
   const ConvSpec& c = c_;
   Rng rng(seed);
   const int cig = c.ci / c.groups;
@@ -62,7 +86,32 @@ LayerKernel::LayerKernel(const PlanConv& layer, bool fast, uint64_t seed, FastIs
     col_.assign(int64_t(c.groups) * kpad_, 0);
     for (int o = 0; o < c.co; ++o)
       for (int j = 0; j < k; ++j) rows_[int64_t(o) * kpad_ + j] = w_[int64_t(o) * k + j];
-    if (avx2) {
+    if (avx2 && u8_) {
+      // u8 input: the stem's pixels (v = 2x - 255) or v + m, the border as the runner has it.
+      const bool stem = c.ci == 3 && role_ == LayerRole::kIntRows && !p_form_;
+      kernel_ = int16_mid_ ? "ConvRowTapsU8Avx2/int16" : "ConvRowTapsU8Avx2";
+      padded8_.assign(ps.elements() + kAvx2InputSlack, uint8_t(u8_offset_));
+      for (int t = 0; t < c.in.t; ++t)
+        for (int y = 0; y < c.in.h; ++y)
+          for (int x = 0; x < c.in.w; ++x)
+            for (int k = 0; k < c.ci; ++k) {
+              const int32_t v = in32_[((int64_t(t) * c.in.h + y) * c.in.w + x) * c.ci + k];
+              padded8_[((int64_t(t + c.pt) * ps.h + y + c.ph) * ps.w + x + c.pw) * c.ci + k] =
+                  uint8_t(stem      ? (v + 255) / 2
+                          : p_form_ ? std::abs(v) % (pmax_ + 1)
+                                    : v + u8_offset_);
+            }
+      taps8_ = stem      ? PackTapsU8(c, w_.data(), 2, 255, 0)
+               : p_form_ ? PackTapsU8PForm(c, w_.data(), pmax_)
+                         : PackTapsU8(c, w_.data(), 1, u8_offset_, u8_offset_);
+      if (p_form_) {
+        kernel_ = "ConvRowTapsU8Avx2/p";
+        pplane_.assign(PPlaneShape(c).elements() + kAvx2InputSlack, 0);
+        for (int64_t i = 0; i < PPlaneShape(c).elements(); ++i)
+          pplane_[i] = int16_t(i % (c.ci + 1));
+      }
+      out16_.resize(c.out.elements());
+    } else if (avx2) {
       kernel_ = int16_mid_ ? "ConvRowTapsAvx2/int16" : "ConvRowTapsAvx2";
       padded_.resize(padded_.size() + kAvx2InputSlack, 0);
       taps_ = PackTapsBlocked(c, w_.data());
@@ -79,6 +128,14 @@ LayerKernel::LayerKernel(const PlanConv& layer, bool fast, uint64_t seed, FastIs
         if (w_[int64_t(o) * c.ci + i] > 0)
           wpos_[int64_t(o) * words + i / 64] |= BitWord(1) << (i % 64);
     out16_.resize(c.out.elements());
+    if (avx2) {
+      kernel_ = p_form_ ? "PointwiseBinaryAvx2/p"
+                : u8_   ? "PointwiseBinaryAvx2/u8"
+                        : "PointwiseBinaryAvx2";
+      wpos_avx2_ = PackPointwiseBinaryAvx2(c.ci, c.co, w_.data());
+      if (u8_) out8_.resize(c.out.elements());
+      if (p_form_) pplane_.resize(c.out.positions());
+    }
   } else if (avx2 && int16_mid_) {
     kernel_ = "PointwiseInt16Avx2";
     in16_.assign(in32_.size() + kAvx2InputSlack, 0);
@@ -101,6 +158,18 @@ void LayerKernel::Run() {
       Conv3dReference(c, in8_.data(), w_.data(), out_.data());
     else
       Conv3dReference(c, in32_.data(), w_.data(), out_.data());
+  } else if (role_ == LayerRole::kIntRows && isa_ == FastIsa::kAvx2 && u8_) {
+    for (int t = 0; t < c.out.t; ++t)
+      for (int y = 0; y < c.out.h; ++y) {
+        const int64_t off = (int64_t(t) * c.out.h + y) * c.out.w * c.co;
+        ConvRowTapsU8Avx2(c, taps8_, padded8_.data(), p_form_ ? pplane_.data() : nullptr, t, y,
+                          int16_mid_ ? nullptr : out_.data() + off,
+                          int16_mid_ ? out16_.data() + off : nullptr);
+      }
+  } else if (role_ == LayerRole::kPointwiseBinary && isa_ == FastIsa::kAvx2) {
+    PointwiseBinaryAvx2(c.in.positions(), WordsFor(c.ci), bits_.data(), c.co, wpos_avx2_.data(),
+                        u8_ ? nullptr : out16_.data(), u8_ ? out8_.data() : nullptr, u8_offset_,
+                        c.co, p_form_, p_form_ ? pplane_.data() : nullptr, 1);
   } else if (role_ == LayerRole::kIntRows && isa_ == FastIsa::kAvx2) {
     for (int t = 0; t < c.out.t; ++t)
       for (int y = 0; y < c.out.h; ++y) {
@@ -126,6 +195,7 @@ void LayerKernel::Run() {
 }
 
 const void* LayerKernel::output() const {
+  if (!out8_.empty() && isa_ == FastIsa::kAvx2) return out8_.data();
   const bool out16 =
       fast_ && (role_ == LayerRole::kPointwiseBinary ||
                 (role_ == LayerRole::kIntRows && isa_ == FastIsa::kAvx2 && int16_mid_));

@@ -29,6 +29,16 @@ struct PlanConv {
   // A grouped conv whose sums fit int16, or the second pointwise after one:
   // the AVX2 variant passes int16 between them (fast_runner.cc's out16).
   bool int16_mid = false;
+  // The AVX2 variant's u8 x s8 form (fast_runner.cc): the stem on u8 pixels,
+  // a grouped conv whose input [-m, m] fits u8 as v + m (m = the first
+  // pointwise's ci), and that first pointwise, which then writes u8.
+  bool u8 = false;
+  int u8_offset = 0;
+  // The p form (grouped convs with first pointwise ci >= 128; the runner takes
+  // it when no first-pointwise row is all +1): pmax is the bench's stand-in
+  // for the most +1 weights in a row, 5/8 of ci (random +-1 rows).
+  bool p_form = false;
+  int pmax = 0;
 };
 
 // Every convolution of `plan` in execution order (the names cost.h uses).
@@ -51,14 +61,21 @@ class LayerKernel {
   bool fast_;
   FastIsa isa_;
   bool int16_mid_;
+  bool u8_;
+  int u8_offset_;
   std::string kernel_;
   std::vector<int8_t> w_;
   std::vector<int32_t> in32_, out_;
   std::vector<uint8_t> in8_;
   // Fast layouts.
   std::vector<int16_t> padded_, rows_, col_, out16_;
+  std::vector<uint8_t> padded8_, out8_;
+  std::vector<int16_t> pplane_;
+  bool p_form_;
+  int pmax_;
+  TapsU8 taps8_;
   int kpad_ = 0;
-  std::vector<BitWord> bits_, wpos_;
+  std::vector<BitWord> bits_, wpos_, wpos_avx2_;
   std::vector<int32_t> mask_;
   // AVX2 layouts.
   TapsBlocked taps_;

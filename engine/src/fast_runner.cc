@@ -21,8 +21,10 @@ enum class ConvRole { kTaps, kPointwiseBinary, kPointwiseInt };
 
 // max_in: the largest |input| of a taps conv (its out16 test); in16: the
 // second pointwise's input is int16 (the grouped conv before it is out16).
+// pmax (grouped convs): the most +1 weights in one row of the first
+// pointwise before it, the largest p of the p form.
 FastConv MakeFastConv(const ConvSpec& c, const std::vector<int8_t>& wi, ConvRole role,
-                      int64_t max_in, bool in16) {
+                      int64_t max_in, bool in16, bool stem, int pmax) {
   FastConv f;
   const int cig = c.ci / c.groups;
   const bool avx2 = FastIsaSupported(FastIsa::kAvx2);
@@ -35,6 +37,20 @@ FastConv MakeFastConv(const ConvSpec& c, const std::vector<int8_t>& wi, ConvRole
         for (int j = 0; j < k; ++j) f.rows[int64_t(o) * f.kpad + j] = wi[int64_t(o) * k + j];
       f.out16 = int64_t(k) * max_in <= INT16_MAX;
       if (avx2) f.taps = PackTapsBlocked(c, wi.data());
+      // u8 x s8 where the input maps onto u8 and int16 accumulation is exact:
+      // the stem (u = pixel, v = 2u - 255, border u = 0) and grouped convs
+      // with 2 ci <= 255 (u = v + ci, border u = ci).
+      if (avx2 && stem && TapsU8Fits(c, 255)) {
+        f.u8 = true;
+        f.taps8 = PackTapsU8(c, wi.data(), 2, 255, 0);
+      } else if (avx2 && !stem && 2 * max_in <= 255 && TapsU8Fits(c, int(2 * max_in))) {
+        f.u8 = true;
+        f.u8_offset = int(max_in);
+        f.taps8 = PackTapsU8(c, wi.data(), 1, int(max_in), int(max_in));
+      } else if (avx2 && !stem && pmax <= 255 && TapsU8PFormFlushRuns(c, pmax) > 0) {
+        f.u8 = f.p_form = true;
+        f.taps8 = PackTapsU8PForm(c, wi.data(), pmax);
+      }
       break;
     }
     case ConvRole::kPointwiseBinary: {
@@ -45,6 +61,7 @@ FastConv MakeFastConv(const ConvSpec& c, const std::vector<int8_t>& wi, ConvRole
         for (int i = 0; i < c.ci; ++i)
           if (wi[int64_t(o) * c.ci + i] > 0)
             f.wpos[int64_t(o) * f.words + i / kBitsPerWord] |= BitWord(1) << (i % kBitsPerWord);
+      if (avx2) f.wpos_avx2 = PackPointwiseBinaryAvx2(c.ci, c.co, wi.data());
       break;
     }
     case ConvRole::kPointwiseInt: {
@@ -98,7 +115,17 @@ std::shared_ptr<const FastWeights> PrepareFastWeights(const TopologyPlan& plan, 
       // Stem: pixels v = 2x - 255; grouped conv: the first pointwise's [-ci, ci].
       const int64_t max_in = b.kind == BlockKind::kStem ? 255 : i % 3 == 1 ? b.convs[i - 1].ci : 0;
       const bool in16 = role == ConvRole::kPointwiseInt && convs[i - 1].out16;
-      convs.push_back(MakeFastConv(b.convs[i], prep.convs[bi][i].wi, role, max_in, in16));
+      int pmax = 0;
+      if (b.kind != BlockKind::kStem && i % 3 == 1) {
+        const ConvSpec& pw1 = b.convs[i - 1];
+        const std::vector<int8_t>& w1 = prep.convs[bi][i - 1].wi;
+        for (int o = 0; o < pw1.co; ++o)
+          pmax = std::max<int>(pmax, int(std::count_if(w1.begin() + int64_t(o) * pw1.ci,
+                                                       w1.begin() + int64_t(o + 1) * pw1.ci,
+                                                       [](int8_t v) { return v > 0; })));
+      }
+      convs.push_back(MakeFastConv(b.convs[i], prep.convs[bi][i].wi, role, max_in, in16,
+                                   b.kind == BlockKind::kStem, pmax));
     }
     fw->convs.push_back(std::move(convs));
     std::vector<FastNorm> norms;
@@ -172,7 +199,8 @@ FastRunner::FastRunner(const Model& model, FastIsa isa)
     : model_(model), fw_(*model.prepared().fast), isa_(isa) {
   assert(FastIsaSupported(isa));
   const TopologyPlan& plan = model.plan();
-  int64_t col = 0, mid = 0, grow = 0, rows = 0, pooled = 0, bits = 0, channels = 0;
+  int64_t col = 0, mid = 0, mid8 = 0, pplane = 0, grow = 0, rows = 0, pooled = 0, bits = 0,
+          channels = 0;
   for (size_t bi = 0; bi < plan.blocks.size(); ++bi) {
     const BlockSpec& b = plan.blocks[bi];
     const auto& fc = fw_.convs[bi];
@@ -180,6 +208,8 @@ FastRunner::FastRunner(const Model& model, FastIsa isa)
     if (b.kind == BlockKind::kStem) {
       const ConvSpec& c = b.convs[0];
       stem_in_.assign(PaddedInputShape(c).elements() + kAvx2InputSlack, 0);
+      if (isa == FastIsa::kAvx2 && fc[0].u8)
+        stem_in8_.assign(PaddedInputShape(c).elements() + kAvx2InputSlack, 0);
       col = std::max<int64_t>(col, int64_t(c.groups) * fc[0].kpad);
       rows = std::max<int64_t>(rows, int64_t(c.out.w) * c.co);
       pooled = std::max<int64_t>(pooled, int64_t(b.out.w) * b.out.c);
@@ -190,6 +220,10 @@ FastRunner::FastRunner(const Model& model, FastIsa isa)
         const ConvSpec& pw2 = b.convs[i + 2];
         col = std::max<int64_t>(col, int64_t(gc.groups) * fc[i + 1].kpad);
         mid = std::max(mid, PaddedInputShape(gc).elements());
+        if (isa == FastIsa::kAvx2 && fc[i + 1].u8)
+          mid8 = std::max(mid8, PaddedInputShape(gc).elements() + kAvx2InputSlack);
+        if (isa == FastIsa::kAvx2 && fc[i + 1].p_form)
+          pplane = std::max(pplane, PPlaneShape(gc).elements() + kAvx2InputSlack);
         grow = std::max<int64_t>(grow, int64_t(gc.out.w) * gc.co);
         rows = std::max<int64_t>(rows, int64_t(pw2.out.w) * pw2.co);
         bits = std::max(bits, bits_of(pw2.out));
@@ -201,6 +235,8 @@ FastRunner::FastRunner(const Model& model, FastIsa isa)
   }
   col_.assign(col, 0);
   mid_.assign(mid + kAvx2InputSlack, 0);
+  mid8_.assign(mid8, 0);
+  pplane_.assign(pplane, 0);
   gconv_row_.assign(grow, 0);
   if (isa_ == FastIsa::kAvx2) gconv_row16_.assign(grow + kAvx2InputSlack, 0);
   rows_.assign(2 * rows, 0);
@@ -218,10 +254,12 @@ FastRunner::FastRunner(const Model& model, FastIsa isa)
 }
 
 size_t FastRunner::scratch_bytes() const {
-  size_t n = 2 * (stem_in_.size() + col_.size() + mid_.size() + gconv_row16_.size()) +
-             4 * (gconv_row_.size() + rows_.size() + pooled_.size() + counts_.size() + gap_.size() +
-                  h32_.size() + c32_.size() + z32_.size() + xf_.size() + zf_.size()) +
-             8 * select_.size();
+  size_t n =
+      stem_in8_.size() + mid8_.size() +
+      2 * (stem_in_.size() + col_.size() + mid_.size() + gconv_row16_.size() + pplane_.size()) +
+      4 * (gconv_row_.size() + rows_.size() + pooled_.size() + counts_.size() + gap_.size() +
+           h32_.size() + c32_.size() + z32_.size() + xf_.size() + zf_.size()) +
+      8 * select_.size();
   for (const auto& b : bits_) n += 8 * b.size();
   return n;
 }
@@ -278,16 +316,49 @@ void FastRunner::Cf(const BlockSpec& b, int first, const std::vector<FastConv>& 
   const FastConv& f2 = fc[first + 2];
   const int cm = pw1.co, wi = WordsFor(pw1.ci);
 
-  // pw1 (bits -> int16 in [-ci, ci]) straight into the padded gconv input.
+  // pw1 (bits -> int16 in [-ci, ci], or u8 v + ci for a u8 grouped conv)
+  // straight into the padded gconv input.
+  const bool avx2 = isa_ == FastIsa::kAvx2, g8 = avx2 && fg.u8;
   const Shape4 ps = PaddedInputShape(gc);
   int16_t* mid = mid_.data();
-  ZeroBorder(ps, gc.pt, gc.ph, gc.pw, mid);
+  uint8_t* mid8 = mid8_.data();
   const Shape4& s1 = pw1.out;
-  for (int t = 0; t < s1.t; ++t)
-    for (int y = 0; y < s1.h; ++y)
-      PointwiseBinaryPortable(
-          s1.w, wi, in + ((int64_t(t) * s1.h + y) * s1.w) * wi, cm, f1.wpos.data(),
-          mid + ((int64_t(t + gc.pt) * ps.h + y + gc.ph) * ps.w + gc.pw) * cm, cm);
+  auto mid_at = [&](int t, int y, int x) {
+    return ((int64_t(t + gc.pt) * ps.h + y + gc.ph) * ps.w + x + gc.pw) * cm;
+  };
+  int16_t* pplane = pplane_.data();
+  const Shape4 pps = PPlaneShape(gc);
+  auto pplane_at = [&](int t, int y, int x) {
+    return (int64_t(t + gc.pt) * pps.h + y + gc.ph) * pps.w + x + gc.pw;
+  };
+  if (g8 && fg.p_form) {
+    // p and P, 0 in the border (v = 2p - P = 0); the interiors are rewritten.
+    std::memset(mid8, 0, ps.elements());
+    std::memset(pplane, 0, sizeof(int16_t) * pps.elements());
+    for (int t = 0; t < s1.t; ++t)
+      for (int y = 0; y < s1.h; ++y)
+        PointwiseBinaryAvx2(s1.w, wi, in + ((int64_t(t) * s1.h + y) * s1.w) * wi, cm,
+                            f1.wpos_avx2.data(), nullptr, mid8 + mid_at(t, y, 0), 0, cm, true,
+                            pplane + pplane_at(t, y, 0), 1);
+  } else if (g8) {
+    // The border holds u = offset (v = 0); the interior is rewritten.
+    std::memset(mid8, fg.u8_offset, ps.elements());
+    for (int t = 0; t < s1.t; ++t)
+      for (int y = 0; y < s1.h; ++y)
+        PointwiseBinaryAvx2(s1.w, wi, in + ((int64_t(t) * s1.h + y) * s1.w) * wi, cm,
+                            f1.wpos_avx2.data(), nullptr, mid8 + mid_at(t, y, 0), fg.u8_offset, cm);
+  } else {
+    ZeroBorder(ps, gc.pt, gc.ph, gc.pw, mid);
+    for (int t = 0; t < s1.t; ++t)
+      for (int y = 0; y < s1.h; ++y) {
+        const BitWord* a = in + ((int64_t(t) * s1.h + y) * s1.w) * wi;
+        if (avx2)
+          PointwiseBinaryAvx2(s1.w, wi, a, cm, f1.wpos_avx2.data(), mid + mid_at(t, y, 0), nullptr,
+                              0, cm);
+        else
+          PointwiseBinaryPortable(s1.w, wi, a, cm, f1.wpos.data(), mid + mid_at(t, y, 0), cm);
+      }
+  }
 
   TraceUnit tu;
   TracedTensor* gtr = nullptr;
@@ -302,7 +373,9 @@ void FastRunner::Cf(const BlockSpec& b, int first, const std::vector<FastConv>& 
         for (int x = 0; x < s1.w; ++x)
           for (int c = 0; c < cm; ++c)
             t1.ints[((int64_t(t) * s1.h + y) * s1.w + x) * cm + c] =
-                mid[((int64_t(t + gc.pt) * ps.h + y + gc.ph) * ps.w + x + gc.pw) * cm + c];
+                g8 && fg.p_form ? 2 * int(mid8[mid_at(t, y, x) + c]) - pplane[pplane_at(t, y, x)]
+                : g8            ? int(mid8[mid_at(t, y, x) + c]) - fg.u8_offset
+                                : mid[mid_at(t, y, x) + c];
     gtr = &(*trace)[ig];
     tu.pre = &(*trace)[i2];
     tu.pool = pool ? &(*trace)[ip] : nullptr;
@@ -310,9 +383,12 @@ void FastRunner::Cf(const BlockSpec& b, int first, const std::vector<FastConv>& 
   }
 
   // Row by row: gconv row -> pw2 row -> [pool] -> norm -> bits.
-  const bool avx2 = isa_ == FastIsa::kAvx2, g16 = avx2 && fg.out16;
+  const bool g16 = avx2 && fg.out16;
   auto fill_row = [&](int t, int y, int32_t* row) {
-    if (g16)
+    if (g8)
+      ConvRowTapsU8Avx2(gc, fg.taps8, mid8, fg.p_form ? pplane : nullptr, t, y,
+                        g16 ? nullptr : gconv_row_.data(), g16 ? gconv_row16_.data() : nullptr);
+    else if (g16)
       ConvRowTapsAvx2(gc, fg.taps, mid, t, y, nullptr, gconv_row16_.data());
     else if (avx2)
       ConvRowTapsAvx2(gc, fg.taps, mid, t, y, gconv_row_.data(), nullptr);
@@ -361,7 +437,11 @@ void FastRunner::Run(const uint8_t* rgb, std::vector<float>& h, std::vector<floa
     switch (b.kind) {
       case BlockKind::kStem: {
         const ConvSpec& sc = b.convs[0];
-        StemInputInt16Portable(sc, rgb, stem_in_.data());
+        const bool s8 = isa_ == FastIsa::kAvx2 && fc[0].u8;
+        if (s8)
+          StemInputU8Portable(sc, rgb, stem_in8_.data());
+        else
+          StemInputInt16Portable(sc, rgb, stem_in_.data());
         TraceUnit tu;
         if (trace) {
           const size_t ic = PushTrace(trace, sc.name, sc.out),
@@ -372,7 +452,9 @@ void FastRunner::Run(const uint8_t* rgb, std::vector<float>& h, std::vector<floa
           tu.norm = &(*trace)[in];
         }
         auto fill_row = [&](int t, int y, int32_t* row) {
-          if (isa_ == FastIsa::kAvx2)
+          if (s8)
+            ConvRowTapsU8Avx2(sc, fc[0].taps8, stem_in8_.data(), nullptr, t, y, row, nullptr);
+          else if (isa_ == FastIsa::kAvx2)
             ConvRowTapsAvx2(sc, fc[0].taps, stem_in_.data(), t, y, row, nullptr);
           else
             ConvRowInt16Portable(sc, stem_in_.data(), t, y, fc[0].rows.data(), fc[0].kpad,
@@ -394,7 +476,10 @@ void FastRunner::Run(const uint8_t* rgb, std::vector<float>& h, std::vector<floa
         if (trace) sel_tr = &(*trace)[PushTrace(trace, b.name + ".select", Shape4{s.t, 1, 1, s.c})];
         for (int t = 0; t < s.t; ++t) {
           const int64_t off = int64_t(t) * sa * words;
-          CountBitsPortable(sa, s.c, cur + off, counts_.data());
+          if (isa_ == FastIsa::kAvx2)
+            CountBitsAvx2(sa, s.c, cur + off, counts_.data());
+          else
+            CountBitsPortable(sa, s.c, cur + off, counts_.data());
           TgapSelectPortable(s.c, sa, counts_.data(), select_.data());
           if (sel_tr)
             for (int ch = 0; ch < s.c; ++ch)
@@ -412,7 +497,11 @@ void FastRunner::Run(const uint8_t* rgb, std::vector<float>& h, std::vector<floa
         const Shape4& s = b.in;
         const int words = WordsFor(s.c), sa = s.h * s.w;
         for (int t = 0; t < s.t; ++t)
-          CountBitsPortable(sa, s.c, cur + int64_t(t) * sa * words, gap_.data() + int64_t(t) * s.c);
+          if (isa_ == FastIsa::kAvx2)
+            CountBitsAvx2(sa, s.c, cur + int64_t(t) * sa * words, gap_.data() + int64_t(t) * s.c);
+          else
+            CountBitsPortable(sa, s.c, cur + int64_t(t) * sa * words,
+                              gap_.data() + int64_t(t) * s.c);
         if (trace) {
           TracedTensor* gt = &(*trace)[PushTrace(trace, "gap", b.out)];
           std::copy(gap_.begin(), gap_.end(), gt->ints.begin());

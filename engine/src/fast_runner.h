@@ -29,9 +29,18 @@ struct FastConv {
   // second pointwise reads int16 pairs.
   TapsBlocked taps;
   bool out16 = false;
+  // The same as u8 x s8 (AVX2 only, where TapsU8Fits): the stem on its u8
+  // pixels; a grouped conv whose input [-ci, ci] fits u8 as v + ci (u8_offset).
+  // p_form: a grouped conv with ci >= 128 reading p = popcount(a & w+) as u8
+  // and the P plane (TapsU8's p form).
+  TapsU8 taps8;
+  bool u8 = false, p_form = false;
+  int u8_offset = 0;
   // First pointwise of a CF (binary input): bit set where w = +1, [co][words].
   std::vector<BitWord> wpos;
   int words = 0;
+  // The same for PointwiseBinaryAvx2 (AVX2 only).
+  std::vector<BitWord> wpos_avx2;
   // Second pointwise of a CF (int32 input): -1 where w = +1, else 0, [co][ci].
   std::vector<int32_t> wpos_mask;
   // The same for AVX2: int16 pairs (when the grouped conv's out16) or signs.
@@ -94,7 +103,10 @@ class FastRunner {
   // Padded int16 inputs hold kAvx2InputSlack zeros past their end.
   std::vector<int16_t> stem_in_;          // padded stem input (border stays 0)
   std::vector<int16_t> col_;              // im2col of one output position
+  std::vector<uint8_t> stem_in8_;         // the same as u8 pixels (AVX2 u8 stem)
   std::vector<int16_t> mid_;              // padded grouped-conv input (border zeroed per use)
+  std::vector<uint8_t> mid8_;             // the same as u8 v + ci, or p (AVX2 u8 grouped convs)
+  std::vector<int16_t> pplane_;           // P per position, padded (p-form grouped convs)
   std::vector<int32_t> gconv_row_;        // one row of a grouped conv's output
   std::vector<int16_t> gconv_row16_;      // the same as int16 (AVX2, out16 convs)
   std::vector<int32_t> rows_;             // two pre-pool rows

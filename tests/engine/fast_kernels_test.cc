@@ -360,7 +360,9 @@ TEST(FastKernelsAvx2, PointwiseInt16AndInt32MatchReference) {
   for (int ci : {1, 2, 3, 8, 15, 16, 33, 64, 127, 128}) {
     for (int trial = 0; trial < 6; ++trial) {
       const int co = 1 + int(rng.Below(trial < 3 ? 20 : 70));
-      const int64_t positions = 1 + int64_t(rng.Below(trial % 2 ? 13 : 40));
+      // Trial 5: a longer run of positions.
+      const int64_t positions =
+          trial == 5 ? 60 + int64_t(rng.Below(150)) : 1 + int64_t(rng.Below(trial % 2 ? 13 : 40));
       SCOPED_TRACE("seed 909 ci " + std::to_string(ci) + " co " + std::to_string(co) +
                    " positions " + std::to_string(positions) + " trial " + std::to_string(trial));
       const ConvSpec c =
@@ -606,6 +608,317 @@ TEST(FastKernels, FloatLstmStepIsTheReferenceBitForBit) {
 }
 
 // ------------------------------------------------------------ whole models
+
+// Runs ConvRowTapsU8Avx2 over every output row of a u8 input `u` (the
+// layer's values are v = scale * u - shift inside, 0 in the padding, where u
+// holds border_u); out16: int16 outputs, widened.
+std::vector<int32_t> U8Conv(const ConvSpec& c, const std::vector<uint8_t>& u,
+                            const std::vector<int8_t>& w, int scale, int shift, int border_u,
+                            bool out16) {
+  const Shape4 ps = PaddedInputShape(c);
+  // The slack past the end holds garbage: it must meet zero weights only.
+  std::vector<uint8_t> padded(ps.elements() + kAvx2InputSlack, uint8_t(border_u));
+  for (int i = 0; i < kAvx2InputSlack; ++i) padded[ps.elements() + i] = uint8_t(0xa5 + i);
+  for (int t = 0; t < c.in.t; ++t)
+    for (int y = 0; y < c.in.h; ++y)
+      for (int x = 0; x < c.in.w; ++x)
+        for (int k = 0; k < c.ci; ++k)
+          padded[((int64_t(t + c.pt) * ps.h + y + c.ph) * ps.w + x + c.pw) * c.ci + k] =
+              u[((int64_t(t) * c.in.h + y) * c.in.w + x) * c.ci + k];
+  const TapsU8 tb = PackTapsU8(c, w.data(), scale, shift, border_u);
+  std::vector<int32_t> out(c.out.elements(), -12345);
+  std::vector<int16_t> out16_row(int64_t(c.out.w) * c.co, -1234);
+  for (int t = 0; t < c.out.t; ++t)
+    for (int y = 0; y < c.out.h; ++y) {
+      int32_t* row = out.data() + (int64_t(t) * c.out.h + y) * c.out.w * c.co;
+      ConvRowTapsU8Avx2(c, tb, padded.data(), nullptr, t, y, out16 ? nullptr : row,
+                        out16 ? out16_row.data() : nullptr);
+      if (out16) std::copy(out16_row.begin(), out16_row.end(), row);
+    }
+  return out;
+}
+
+TEST(FastKernelsAvx2, U8StemConvMatchesReference) {
+  // The stem as u8 pixels x s8 weights, v = 2x - 255, the zero padding
+  // corrected per border class: odd and even sizes, every border class,
+  // all-0, all-255 and random pixels, constant and random weights.
+  if (!FastIsaSupported(FastIsa::kAvx2)) GTEST_SKIP() << "no AVX2 here";
+  Rng rng(909);
+  for (int trial = 0; trial < 24; ++trial) {
+    const Shape4 in{int(1 + rng.Below(6)), int(1 + rng.Below(14)), int(1 + rng.Below(22)), 3};
+    const ConvSpec c = Spec(in, 1 + int(rng.Below(40)), 1, {3, 5, 5}, {2, 2, 2}, {1, 2, 2});
+    if (c.in.t + 2 * c.pt < c.kt || c.in.h + 2 * c.ph < c.kh || c.in.w + 2 * c.pw < c.kw) continue;
+    SCOPED_TRACE("seed 909 trial " + std::to_string(trial) + " " + Describe(c));
+    ASSERT_TRUE(TapsU8Fits(c, 255));
+    std::vector<uint8_t> rgb(in.elements());
+    for (auto& b : rgb) b = trial % 4 == 0 ? 255 : trial % 4 == 1 ? 0 : uint8_t(rng.Below(256));
+    std::vector<int32_t> v(rgb.size());
+    for (size_t i = 0; i < rgb.size(); ++i) v[i] = 2 * int32_t(rgb[i]) - 255;
+    const auto w = trial % 4 < 2 ? std::vector<int8_t>(c.weight_count(), trial % 8 < 4 ? -1 : 1)
+                                 : RandomSigns(rng, c.weight_count());
+    std::vector<int32_t> want(c.out.elements());
+    Conv3dReference(c, v.data(), w.data(), want.data());
+    EXPECT_EQ(U8Conv(c, rgb, w, 2, 255, 0, false), want);
+    // The u8 stem input: the pixels in the interior, the border untouched.
+    const Shape4 ps = PaddedInputShape(c);
+    std::vector<uint8_t> padded(ps.elements(), 0);
+    StemInputU8Portable(c, rgb.data(), padded.data());
+    int64_t nonzero_border = 0, mismatches = 0;
+    for (int t = 0; t < ps.t; ++t)
+      for (int y = 0; y < ps.h; ++y)
+        for (int x = 0; x < ps.w; ++x)
+          for (int k = 0; k < 3; ++k) {
+            const uint8_t got = padded[((int64_t(t) * ps.h + y) * ps.w + x) * 3 + k];
+            const int it = t - c.pt, iy = y - c.ph, ix = x - c.pw;
+            if (it < 0 || it >= in.t || iy < 0 || iy >= in.h || ix < 0 || ix >= in.w)
+              nonzero_border += got != 0;
+            else
+              mismatches += got != rgb[((int64_t(it) * in.h + iy) * in.w + ix) * 3 + k];
+          }
+    EXPECT_EQ(nonzero_border, 0);
+    EXPECT_EQ(mismatches, 0);
+  }
+}
+
+TEST(FastKernelsAvx2, U8GroupedConvMatchesReference) {
+  // Grouped convs on u = v + m, v in [-m, m], 2m <= 255 (a CF whose first
+  // pointwise has ci = m <= 127), the padding holding u = m: groups 1..8
+  // (merged into super-groups below 8 outputs), odd channel counts, the CF's
+  // stride 1 / pad 1 and other strides and paddings, the extremes +-m.
+  if (!FastIsaSupported(FastIsa::kAvx2)) GTEST_SKIP() << "no AVX2 here";
+  Rng rng(1010);
+  int run = 0;
+  for (int trial = 0; trial < 120; ++trial) {
+    const int groups = 1 + int(rng.Below(8));
+    const int cig = 1 + int(rng.Below(trial < 80 ? 9 : 20));
+    const int cog = 1 + int(rng.Below(trial % 2 ? 12 : 40));
+    const Shape4 in{int(1 + rng.Below(4)), int(1 + rng.Below(7)), int(1 + rng.Below(19)),
+                    groups * cig};
+    const bool cf = trial % 3 != 2;
+    const std::array<int, 3> s =
+        cf ? std::array<int, 3>{1, 1, 1}
+           : std::array<int, 3>{int(1 + rng.Below(2)), int(1 + rng.Below(2)),
+                                int(1 + rng.Below(2))};
+    const std::array<int, 3> p =
+        cf ? std::array<int, 3>{1, 1, 1}
+           : std::array<int, 3>{int(rng.Below(2)), int(rng.Below(3)), int(rng.Below(2))};
+    const ConvSpec c = Spec(in, groups * cog, groups, {3, 3, 3}, s, p);
+    if (c.in.t + 2 * c.pt < c.kt || c.in.h + 2 * c.ph < c.kh || c.in.w + 2 * c.pw < c.kw) continue;
+    const int32_t m = trial % 4 == 0 ? 127 : trial % 4 == 1 ? 64 : int32_t(1 + rng.Below(127));
+    if (!TapsU8Fits(c, 2 * m)) continue;  // the runner keeps int16 there
+    ++run;
+    SCOPED_TRACE("seed 1010 trial " + std::to_string(trial) + " " + Describe(c) + " range " +
+                 std::to_string(m));
+    std::vector<int32_t> v(c.in.elements());
+    for (auto& x : v) x = trial % 5 == 0 ? m : trial % 5 == 1 ? -m : Extremish(rng, m);
+    std::vector<uint8_t> u(v.size());
+    for (size_t i = 0; i < v.size(); ++i) u[i] = uint8_t(v[i] + m);
+    const auto w = trial % 5 < 2 ? std::vector<int8_t>(c.weight_count(), trial % 2 ? -1 : 1)
+                                 : RandomSigns(rng, c.weight_count());
+    std::vector<int32_t> want(c.out.elements());
+    Conv3dReference(c, v.data(), w.data(), want.data());
+    EXPECT_EQ(U8Conv(c, u, w, 1, m, m, false), want);
+    if (c.fan_in() * m <= INT16_MAX) {
+      EXPECT_EQ(U8Conv(c, u, w, 1, m, m, true), want) << "int16 out";
+    }
+  }
+  EXPECT_GT(run, 60);
+}
+
+TEST(FastKernelsAvx2, U8PFormGroupedConvMatchesReference) {
+  // The p form: v = 2p - P with p in [0, pmax] (u8, pmax up to 255) and P a
+  // per-position value (any int16 here: the identity does not need P to be
+  // a popcount), 0 in the padding. Groups and per-group channel counts up to
+  // the 10-bit layers of BILLNET 2x (4 groups of 32), so the int16 lanes are
+  // widened every flush_runs runs; other strides and paddings; the extremes.
+  if (!FastIsaSupported(FastIsa::kAvx2)) GTEST_SKIP() << "no AVX2 here";
+  Rng rng(1414);
+  int run = 0, flushed = 0;
+  for (int trial = 0; trial < 90; ++trial) {
+    const int groups = 1 + int(rng.Below(5));
+    const int cig = 1 + int(rng.Below(trial < 40 ? 12 : 40));
+    const int cog = 1 + int(rng.Below(trial % 2 ? 12 : 40));
+    const Shape4 in{int(1 + rng.Below(4)), int(1 + rng.Below(6)), int(1 + rng.Below(13)),
+                    groups * cig};
+    const bool cf = trial % 3 != 2;
+    const std::array<int, 3> s =
+        cf ? std::array<int, 3>{1, 1, 1}
+           : std::array<int, 3>{int(1 + rng.Below(2)), int(1 + rng.Below(2)),
+                                int(1 + rng.Below(2))};
+    const std::array<int, 3> p =
+        cf ? std::array<int, 3>{1, 1, 1}
+           : std::array<int, 3>{int(rng.Below(2)), int(rng.Below(3)), int(rng.Below(2))};
+    const ConvSpec c = Spec(in, groups * cog, groups, {3, 3, 3}, s, p);
+    if (c.in.t + 2 * c.pt < c.kt || c.in.h + 2 * c.ph < c.kh || c.in.w + 2 * c.pw < c.kw) continue;
+    const int pmax = trial % 4 == 0 ? 255 : trial % 4 == 1 ? 128 : int(1 + rng.Below(255));
+    const int flush = TapsU8PFormFlushRuns(c, pmax);
+    if (flush == 0) continue;
+    ++run;
+    SCOPED_TRACE("seed 1414 trial " + std::to_string(trial) + " " + Describe(c) + " pmax " +
+                 std::to_string(pmax) + " flush " + std::to_string(flush));
+    std::vector<uint8_t> pv(c.in.elements());
+    std::vector<int16_t> P(c.in.positions());
+    for (auto& x : pv)
+      x = uint8_t(trial % 5 == 0 ? pmax : trial % 5 == 1 ? 0 : Extremish(rng, pmax / 2) + pmax / 2);
+    for (auto& x : P) x = int16_t(trial % 5 == 0 ? 0 : trial % 5 == 1 ? 512 : int(rng.Below(513)));
+    std::vector<int32_t> v(c.in.elements());
+    for (int64_t i = 0; i < c.in.elements(); ++i) v[i] = 2 * int32_t(pv[i]) - P[i / c.ci];
+    const auto w = trial % 5 < 2 ? std::vector<int8_t>(c.weight_count(), trial % 2 ? -1 : 1)
+                                 : RandomSigns(rng, c.weight_count());
+    std::vector<int32_t> want(c.out.elements());
+    Conv3dReference(c, v.data(), w.data(), want.data());
+    // Padded p (u8) and P (int16) with 0 borders, garbage in the slack.
+    const Shape4 ps = PaddedInputShape(c), pp = PPlaneShape(c);
+    std::vector<uint8_t> padded(ps.elements() + kAvx2InputSlack, 0);
+    std::vector<int16_t> pplane(pp.elements() + kAvx2InputSlack, 0);
+    for (int i = 0; i < kAvx2InputSlack; ++i) {
+      padded[ps.elements() + i] = uint8_t(0xa5 + i);
+      pplane[pp.elements() + i] = int16_t(0x3abc);
+    }
+    for (int t = 0; t < c.in.t; ++t)
+      for (int y = 0; y < c.in.h; ++y)
+        for (int x = 0; x < c.in.w; ++x) {
+          const int64_t src = (int64_t(t) * c.in.h + y) * c.in.w + x;
+          const int64_t dst = (int64_t(t + c.pt) * ps.h + y + c.ph) * ps.w + x + c.pw;
+          pplane[dst] = P[src];
+          for (int k = 0; k < c.ci; ++k) padded[dst * c.ci + k] = pv[src * c.ci + k];
+        }
+    const TapsU8 tw = PackTapsU8PForm(c, w.data(), pmax);
+    ASSERT_EQ(tw.flush_runs, flush);
+    flushed += flush < tw.runs;
+    std::vector<int32_t> got(c.out.elements(), -12345);
+    for (int t = 0; t < c.out.t; ++t)
+      for (int y = 0; y < c.out.h; ++y)
+        ConvRowTapsU8Avx2(c, tw, padded.data(), pplane.data(), t, y,
+                          got.data() + (int64_t(t) * c.out.h + y) * c.out.w * c.co, nullptr);
+    EXPECT_EQ(got, want);
+  }
+  EXPECT_GT(run, 50);
+  EXPECT_GT(flushed, 5);
+}
+
+TEST(FastKernelsAvx2, PointwiseBinaryPFormWritesCountsAndPopcounts) {
+  if (!FastIsaSupported(FastIsa::kAvx2)) GTEST_SKIP() << "no AVX2 here";
+  Rng rng(1515);
+  for (int ci : {1, 64, 128, 200, 255, 256}) {
+    const int co = 1 + int(rng.Below(70));
+    const int64_t positions = 1 + int64_t(rng.Below(30));
+    SCOPED_TRACE("seed 1515 ci " + std::to_string(ci) + " co " + std::to_string(co));
+    const auto bits = RandomBits(rng, positions * ci, ci % 2 ? 50 : 100);
+    auto w = RandomSigns(rng, int64_t(co) * ci);
+    for (int c = 0; c < ci - 1; ++c) w[c] = 1;  // row 0: ci - 1 weights +1
+    const auto a = Pack(positions, ci, bits);
+    const auto wp = PackPointwiseBinaryAvx2(ci, co, w.data());
+    const int64_t stride = co + 2;
+    std::vector<uint8_t> out8(positions * stride, 7);
+    std::vector<int16_t> pplane(positions * 3, -1);
+    PointwiseBinaryAvx2(positions, WordsFor(ci), a.data(), co, wp.data(), nullptr, out8.data(), 0,
+                        stride, true, pplane.data(), 3);
+    for (int64_t p = 0; p < positions; ++p) {
+      int total = 0;
+      for (int c = 0; c < ci; ++c) total += bits[p * ci + c];
+      ASSERT_EQ(pplane[p * 3], total) << p;
+      ASSERT_EQ(pplane[p * 3 + 1], -1) << "wrote between positions";
+      for (int o = 0; o < co; ++o) {
+        int cnt = 0;
+        for (int c = 0; c < ci; ++c) cnt += bits[p * ci + c] && w[int64_t(o) * ci + c] > 0;
+        ASSERT_EQ(out8[p * stride + o], cnt) << p << " " << o;
+      }
+      for (int o = co; o < stride; ++o) ASSERT_EQ(out8[p * stride + o], 7) << "wrote past a row";
+    }
+  }
+}
+
+TEST(FastKernelsAvx2, U8FitsRule) {
+  // int16 lanes hold 2 * runs * quads products of at most max_u each.
+  const ConvSpec stem = Spec(Shape4{16, 96, 128, 3}, 32, 1, {3, 5, 5}, {2, 2, 2}, {1, 2, 2});
+  EXPECT_TRUE(TapsU8Fits(stem, 255));  // 15 runs x 4 quads x 2 x 255 = 30600
+  const ConvSpec g8 = Spec(Shape4{8, 24, 32, 32}, 32, 4, {3, 3, 3}, {1, 1, 1}, {1, 1, 1});
+  EXPECT_TRUE(TapsU8Fits(g8, 128));  // 27 x 2 x 2 x 128 = 13824
+  EXPECT_FALSE(TapsU8Fits(g8, 256));
+  const ConvSpec g32 = Spec(Shape4{8, 6, 8, 128}, 128, 4, {3, 3, 3}, {1, 1, 1}, {1, 1, 1});
+  EXPECT_FALSE(TapsU8Fits(g32, 254));  // 27 x 8 x 2 x 254 > 32767
+  EXPECT_TRUE(TapsU8Fits(g32, 75));
+  // The BILLNET 2x plan: the stem and the grouped convs of cf1, mor1 and cf2
+  // (first pointwise ci <= 64) take the u8 form.
+  const TopologyPlan plan = *BuildPlan(Billnet2x());
+  int u8_layers = 0;
+  for (const auto& b : plan.blocks)
+    for (size_t i = 0; i < b.convs.size(); ++i) {
+      if (b.kind == BlockKind::kStem)
+        u8_layers += TapsU8Fits(b.convs[i], 255);
+      else if (i % 3 == 1 && 2 * b.convs[i - 1].ci <= 255)
+        u8_layers += TapsU8Fits(b.convs[i], 2 * b.convs[i - 1].ci);
+    }
+  EXPECT_EQ(u8_layers, 5);
+}
+
+TEST(FastKernelsAvx2, PointwiseBinaryMatchesReference) {
+  // The vectorized popcount (nibble LUT, byte counts flushed every 31 words)
+  // against the reference: 1..40 words, co not a multiple of 16, densities
+  // 0 and 100 (counts at both ends), int16 rows with a stride and u8 + offset.
+  if (!FastIsaSupported(FastIsa::kAvx2)) GTEST_SKIP() << "no AVX2 here";
+  Rng rng(1212);
+  for (int ci : {1, 3, 7, 32, 63, 64, 65, 100, 127, 128, 129, 200, 256, 511, 1984, 1985, 2500}) {
+    for (int density : {0, 3, 50, 97, 100}) {
+      const int co = 1 + int(rng.Below(70));
+      const int64_t positions = 1 + int64_t(rng.Below(20));
+      SCOPED_TRACE("seed 1212 ci " + std::to_string(ci) + " co " + std::to_string(co) +
+                   " density " + std::to_string(density));
+      const ConvSpec c =
+          Spec(Shape4{1, 1, int(positions), ci}, co, 1, {1, 1, 1}, {1, 1, 1}, {0, 0, 0});
+      const auto bits = RandomBits(rng, positions * ci, density);
+      const auto w = density == 100 ? std::vector<int8_t>(int64_t(co) * ci, 1)
+                     : density == 0 ? std::vector<int8_t>(int64_t(co) * ci, -1)
+                                    : RandomSigns(rng, int64_t(co) * ci);
+      std::vector<int32_t> want(positions * co);
+      Conv3dReference(c, bits.data(), w.data(), want.data());
+      const auto wp = PackPointwiseBinaryAvx2(ci, co, w.data());
+      const auto a = Pack(positions, ci, bits);
+      const int64_t stride = co + 3;
+      std::vector<int16_t> out(positions * stride, 7);
+      PointwiseBinaryAvx2(positions, WordsFor(ci), a.data(), co, wp.data(), out.data(), nullptr, 0,
+                          stride);
+      for (int64_t p = 0; p < positions; ++p) {
+        for (int o = 0; o < co; ++o)
+          ASSERT_EQ(out[p * stride + o], want[p * co + o]) << p << " " << o;
+        for (int o = co; o < stride; ++o) ASSERT_EQ(out[p * stride + o], 7) << "wrote past a row";
+      }
+      if (2 * ci > 255) continue;
+      const int offset = ci + int(rng.Below(uint64_t(256 - 2 * ci)));
+      std::vector<uint8_t> out8(positions * stride, 7);
+      PointwiseBinaryAvx2(positions, WordsFor(ci), a.data(), co, wp.data(), nullptr, out8.data(),
+                          offset, stride);
+      for (int64_t p = 0; p < positions; ++p) {
+        for (int o = 0; o < co; ++o)
+          ASSERT_EQ(int(out8[p * stride + o]) - offset, want[p * co + o]) << p << " " << o;
+        for (int o = co; o < stride; ++o) ASSERT_EQ(out8[p * stride + o], 7) << "wrote past a row";
+      }
+    }
+  }
+}
+
+TEST(FastKernelsAvx2, CountBitsMatchesReference) {
+  // GAP / TGAP counts: up to 700 positions (the u8 counters flush every 255:
+  // all-ones inputs reach 255 and 256 in one flush window), odd channel
+  // counts, densities 0..100.
+  if (!FastIsaSupported(FastIsa::kAvx2)) GTEST_SKIP() << "no AVX2 here";
+  Rng rng(1313);
+  for (int channels : {1, 7, 63, 64, 65, 128, 200, 256}) {
+    for (int64_t positions : {1, 48, 254, 255, 256, 511, 700}) {
+      for (int density : {0, 50, 100}) {
+        SCOPED_TRACE("seed 1313 channels " + std::to_string(channels) + " positions " +
+                     std::to_string(positions) + " density " + std::to_string(density));
+        const Shape4 s{1, 1, int(positions), channels};
+        const auto x = RandomBits(rng, s.elements(), density);
+        std::vector<int32_t> want(channels), got(channels, 7);
+        GapBitsReference(s, x.data(), want.data());
+        CountBitsAvx2(positions, channels, Pack(positions, channels, x).data(), got.data());
+        EXPECT_EQ(got, want);
+      }
+    }
+  }
+}
 
 using testing::RandomModel;
 using testing::RandomWindow;

@@ -60,6 +60,16 @@ void StemInputInt16Portable(const ConvSpec& stem, const uint8_t* __restrict rgb,
     }
 }
 
+void StemInputU8Portable(const ConvSpec& stem, const uint8_t* __restrict rgb,
+                         uint8_t* __restrict padded) {
+  const Shape4 ps = PaddedInputShape(stem);
+  const int row = stem.in.w * stem.ci;
+  for (int t = 0; t < stem.in.t; ++t)
+    for (int y = 0; y < stem.in.h; ++y)
+      std::memcpy(padded + ((int64_t(t + stem.pt) * ps.h + y + stem.ph) * ps.w + stem.pw) * ps.c,
+                  rgb + (int64_t(t) * stem.in.h + y) * row, row);
+}
+
 namespace {
 
 // int16 x int16 -> int32 dot product (PMADDWD / VPDPWSSD shaped).
@@ -199,6 +209,181 @@ TapsBlocked PackTapsBlocked(const ConvSpec& c, const int8_t* w) {
         }
     }
   return tb;
+}
+
+namespace {
+
+// The super-group geometry shared by the u8 taps layout (as PackTapsBlocked's).
+void TapsU8Geometry(const ConvSpec& c, TapsU8* tb) {
+  const int cig = c.ci / c.groups, cog = c.co / c.groups;
+  tb->merge = 1;
+  if (cog < kAvx2Lanes)
+    for (int m = 1; m <= c.groups; ++m)
+      if (c.groups % m == 0 && m * cog <= kAvx2Lanes) tb->merge = m;
+  tb->supergroups = c.groups / tb->merge;
+  tb->span = tb->merge * cig;
+  tb->sg_out = tb->merge * cog;
+  tb->blocks = (tb->sg_out + kAvx2Lanes - 1) / kAvx2Lanes;
+  const bool row_runs = tb->span == c.ci;
+  tb->runs = row_runs ? c.kt * c.kh : c.kt * c.kh * c.kw;
+  tb->run_len = row_runs ? c.kw * c.ci : tb->span;
+  tb->quads = (tb->run_len + 3) / 4;
+  tb->flush_runs = tb->runs;
+  tb->x_step = int64_t(c.sw) * c.ci;
+}
+
+// For each output coordinate of one axis, the class of its set of taps that
+// fall inside the input (not in the padding); masks[class][k] = inside.
+void AxisClasses(int out_n, int in_n, int k, int stride, int pad, std::vector<uint8_t>* cls,
+                 std::vector<std::vector<bool>>* masks) {
+  for (int o = 0; o < out_n; ++o) {
+    std::vector<bool> m(k);
+    for (int j = 0; j < k; ++j) {
+      const int i = o * stride - pad + j;
+      m[j] = i >= 0 && i < in_n;
+    }
+    auto it = std::find(masks->begin(), masks->end(), m);
+    if (it == masks->end()) it = masks->insert(masks->end(), m);
+    cls->push_back(uint8_t(it - masks->begin()));
+  }
+}
+
+}  // namespace
+
+bool TapsU8Fits(const ConvSpec& c, int max_u) {
+  TapsU8 tb;
+  TapsU8Geometry(c, &tb);
+  return max_u >= 0 && max_u <= 255 && 2 * int64_t(tb.runs) * tb.quads * max_u <= INT16_MAX;
+}
+
+TapsU8 PackTapsU8(const ConvSpec& c, const int8_t* w, int scale, int shift, int border_u) {
+  TapsU8 tb;
+  TapsU8Geometry(c, &tb);
+  tb.scale = scale;
+  const int cig = c.ci / c.groups, cog = c.co / c.groups;
+  const bool row_runs = tb.span == c.ci;
+  const Shape4 ps = PaddedInputShape(c);
+  const int64_t row = int64_t(ps.w) * c.ci, frame = ps.h * row;
+  for (int kt = 0; kt < c.kt; ++kt)
+    for (int ky = 0; ky < c.kh; ++ky) {
+      if (row_runs) {
+        tb.run_off.push_back(int32_t(kt * frame + ky * row));
+        continue;
+      }
+      for (int kx = 0; kx < c.kw; ++kx)
+        tb.run_off.push_back(int32_t(kt * frame + ky * row + int64_t(kx) * c.ci));
+    }
+  tb.w.assign(int64_t(tb.supergroups) * tb.blocks * tb.runs * tb.quads * 4 * kAvx2Lanes, 0);
+  for (int sg = 0; sg < tb.supergroups; ++sg)
+    for (int ol = 0; ol < tb.sg_out; ++ol) {
+      const int oc = sg * tb.sg_out + ol, go = oc / cog, b = ol / kAvx2Lanes,
+                lane = ol % kAvx2Lanes;
+      for (int r = 0; r < tb.runs; ++r)
+        for (int e = 0; e < tb.run_len; ++e) {
+          int kt, ky, kx, ch;
+          if (row_runs) {
+            kt = r / c.kh, ky = r % c.kh, kx = e / c.ci, ch = e % c.ci;
+          } else {
+            kt = r / (c.kh * c.kw), ky = r / c.kw % c.kh, kx = r % c.kw, ch = sg * tb.span + e;
+          }
+          if (ch / cig != go) continue;  // another group of the super-group: 0
+          const int8_t v =
+              w[(((int64_t(oc) * c.kt + kt) * c.kh + ky) * c.kw + kx) * cig + ch - go * cig];
+          const int64_t at =
+              ((((int64_t(sg) * tb.blocks + b) * tb.runs + r) * tb.quads + e / 4) * kAvx2Lanes +
+               lane) *
+                  4 +
+              e % 4;
+          tb.w[at] = v;
+        }
+    }
+  // The correction per (t class, y class, x class, output channel).
+  std::vector<std::vector<bool>> mt, my, mx;
+  AxisClasses(c.out.t, c.in.t, c.kt, c.st, c.pt, &tb.cls_t, &mt);
+  AxisClasses(c.out.h, c.in.h, c.kh, c.sh, c.ph, &tb.cls_y, &my);
+  AxisClasses(c.out.w, c.in.w, c.kw, c.sw, c.pw, &tb.cls_x, &mx);
+  tb.ny = int(my.size());
+  tb.nx = int(mx.size());
+  tb.corr.assign(mt.size() * my.size() * mx.size() * c.co + kAvx2Lanes, 0);
+  for (size_t ct = 0; ct < mt.size(); ++ct)
+    for (size_t cy = 0; cy < my.size(); ++cy)
+      for (size_t cx = 0; cx < mx.size(); ++cx)
+        for (int o = 0; o < c.co; ++o) {
+          int64_t sum = 0;
+          for (int kt = 0; kt < c.kt; ++kt)
+            for (int ky = 0; ky < c.kh; ++ky)
+              for (int kx = 0; kx < c.kw; ++kx) {
+                const bool inside = mt[ct][kt] && my[cy][ky] && mx[cx][kx];
+                const int64_t per = inside ? shift : int64_t(scale) * border_u;
+                const int8_t* wo = w + (((int64_t(o) * c.kt + kt) * c.kh + ky) * c.kw + kx) * cig;
+                for (int j = 0; j < cig; ++j) sum += per * wo[j];
+              }
+          tb.corr[((ct * my.size() + cy) * mx.size() + cx) * c.co + o] = int32_t(sum);
+        }
+  return tb;
+}
+
+int TapsU8PFormFlushRuns(const ConvSpec& c, int pmax) {
+  TapsU8 tb;
+  TapsU8Geometry(c, &tb);
+  if (pmax < 0 || pmax > 255) return 0;
+  const int64_t per_run = 2 * int64_t(tb.quads) * std::max(pmax, 1);
+  return int(std::min<int64_t>(tb.runs, INT16_MAX / per_run));
+}
+
+TapsU8 PackTapsU8PForm(const ConvSpec& c, const int8_t* w, int pmax) {
+  // The p term: 2 sum w p, no border correction (p = 0 and P = 0 there).
+  TapsU8 tb = PackTapsU8(c, w, 2, 0, 0);
+  tb.flush_runs = TapsU8PFormFlushRuns(c, pmax);
+  const int cig = c.ci / c.groups;
+  const Shape4 pp = PPlaneShape(c);
+  const int64_t row = pp.w, frame = int64_t(pp.h) * row;
+  tb.p_runs = c.kt * c.kh;
+  tb.p_pairs = (c.kw + 1) / 2;
+  tb.p_x_step = c.sw;
+  for (int kt = 0; kt < c.kt; ++kt)
+    for (int ky = 0; ky < c.kh; ++ky) tb.p_run_off.push_back(int32_t(kt * frame + ky * row));
+  tb.p_w.assign(int64_t(tb.supergroups) * tb.blocks * tb.p_runs * tb.p_pairs * 2 * kAvx2Lanes, 0);
+  for (int sg = 0; sg < tb.supergroups; ++sg)
+    for (int ol = 0; ol < tb.sg_out; ++ol) {
+      const int oc = sg * tb.sg_out + ol, b = ol / kAvx2Lanes, lane = ol % kAvx2Lanes;
+      for (int r = 0; r < tb.p_runs; ++r)
+        for (int kx = 0; kx < c.kw; ++kx) {
+          const int kt = r / c.kh, ky = r % c.kh;
+          const int8_t* wo = w + (((int64_t(oc) * c.kt + kt) * c.kh + ky) * c.kw + kx) * cig;
+          int ws = 0;
+          for (int j = 0; j < cig; ++j) ws += wo[j];
+          const int64_t at =
+              ((((int64_t(sg) * tb.blocks + b) * tb.p_runs + r) * tb.p_pairs + kx / 2) *
+                   kAvx2Lanes +
+               lane) *
+                  2 +
+              kx % 2;
+          tb.p_w[at] = int16_t(-ws);
+        }
+    }
+  return tb;
+}
+
+std::vector<BitWord> PackPointwiseBinaryAvx2(int ci, int co, const int8_t* w) {
+  const int words = WordsFor(ci), groups = (co + 15) / 16;
+  std::vector<BitWord> out(int64_t(groups) * words * 2 * 16, 0);
+  constexpr BitWord kLo = 0x0f0f0f0f0f0f0f0full;
+  for (int o = 0; o < co; ++o) {
+    // Output i of a group sits in register k, qword q, so that the kernel's
+    // (R0 | R1 << 32, R2 | R3 << 32) -> VPACKSSDW puts it in int16 lane i.
+    const int g = o / 16, i = o % 16, lane = i / 8, within = i % 8;
+    const int k = within / 4 * 2 + within % 2, q = lane * 2 + within % 4 / 2;
+    for (int wd = 0; wd < words; ++wd) {
+      BitWord bits = 0;
+      for (int j = 0; j < kBitsPerWord && wd * kBitsPerWord + j < ci; ++j)
+        if (w[int64_t(o) * ci + wd * kBitsPerWord + j] > 0) bits |= BitWord(1) << j;
+      const int64_t base = (int64_t(g) * words + wd) * 2 * 16;
+      out[base + k * 4 + q] = bits & kLo;
+      out[base + 16 + k * 4 + q] = (bits >> 4) & kLo;
+    }
+  }
+  return out;
 }
 
 std::vector<int16_t> PackPointwiseInt16(int ci, int co, const int8_t* w) {

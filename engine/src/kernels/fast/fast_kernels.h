@@ -37,6 +37,11 @@ inline Shape4 PaddedInputShape(const ConvSpec& c) {
 // (the caller keeps it 0).
 void StemInputInt16Portable(const ConvSpec& stem, const uint8_t* rgb, int16_t* padded);
 
+// The stem's input as u8 (for ConvRowTapsU8Avx2): the pixels x themselves in
+// the interior of `padded` (PaddedInputShape(stem), one byte per value); the
+// border is not written (the caller keeps it 0).
+void StemInputU8Portable(const ConvSpec& stem, const uint8_t* rgb, uint8_t* padded);
+
 // One output row (t, y) of a grouped, strided convolution with +-1 weights on
 // a zero-padded int16 input (the stem: [-255, 255]; a CF's grouped 3x3x3:
 // [-ci, ci]). w: [co][kpad] int16 rows (see above). col: scratch of

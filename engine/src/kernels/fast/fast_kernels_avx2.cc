@@ -113,6 +113,233 @@ void TapsRow(const TapsBlocked& tb, const int16_t* base, int out_w, int co, Out*
   }
 }
 
+// One tile of the u8 taps convolution: NX output positions x NB blocks of 8
+// output channels; int16 lanes accumulate VPMADDUBSW pairs (TapsU8Fits), then
+// one VPMADDWD by 1 per register widens to int32. corr[i]: the correction row
+// of position i (co entries, at the super-group's first block).
+template <int NX, int NB, typename Out>
+inline void U8Tile(const uint8_t* in, int64_t x_step, const int32_t* run_off, int runs, int quads,
+                   const int8_t* w, int64_t wb, int scale, const int32_t* const* corr, Out* out,
+                   int64_t out_stride, const int* valid) {
+  __m256i acc[NX][NB];
+  for (int i = 0; i < NX; ++i)
+    for (int b = 0; b < NB; ++b) acc[i][b] = _mm256_setzero_si256();
+  for (int r = 0; r < runs; ++r) {
+    const uint8_t* ip = in + run_off[r];
+    for (int q = 0; q < quads; ++q, w += 4 * kAvx2Lanes) {
+      __m256i wv[NB];
+      for (int b = 0; b < NB; ++b)
+        wv[b] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + b * wb));
+      for (int i = 0; i < NX; ++i) {
+        const __m256i v = Broadcast32(ip + i * x_step + 4 * q);
+        for (int b = 0; b < NB; ++b)
+          acc[i][b] = _mm256_add_epi16(acc[i][b], _mm256_maddubs_epi16(v, wv[b]));
+      }
+    }
+  }
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int i = 0; i < NX; ++i)
+    for (int b = 0; b < NB; ++b) {
+      __m256i s32 = _mm256_madd_epi16(acc[i][b], ones);
+      if (scale == 2) s32 = _mm256_add_epi32(s32, s32);
+      const __m256i cv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(corr[i] + b * 8));
+      StoreLanes(_mm256_sub_epi32(s32, cv), valid[b], out + i * out_stride + b * 8);
+    }
+}
+
+// The same with int32 accumulators beside the int16 ones: the int16 lanes
+// are widened every flush_runs runs, and the p form's P term (pin != null)
+// is added by VPMADDWD on pairs of P after the p term is scaled.
+// kOneRound (flush_runs == runs): the int32 sums are made once from the
+// int16 lanes; otherwise they are kept in memory between rounds, so the
+// int16 registers of a 4 x 2 tile still fit the 16 registers.
+template <int NX, int NB, bool kOneRound, typename Out>
+inline void U8TileWide(const TapsU8& tb, const uint8_t* in, const int8_t* w, int64_t wb,
+                       const int16_t* pin, const int16_t* pw, int64_t pwb,
+                       const int32_t* const* corr, Out* out, int64_t out_stride, const int* valid) {
+  __m256i acc[NX][NB], wide[NX][NB];
+  alignas(32) int32_t held[kOneRound ? 1 : NX * NB][kAvx2Lanes] = {};
+  const __m256i ones = _mm256_set1_epi16(1);
+  const int flush_runs = kOneRound ? tb.runs : tb.flush_runs;
+  for (int r0 = 0; r0 < tb.runs; r0 += flush_runs) {
+    const int r1 = r0 + flush_runs < tb.runs ? r0 + flush_runs : tb.runs;
+    for (int i = 0; i < NX; ++i)
+      for (int b = 0; b < NB; ++b) acc[i][b] = _mm256_setzero_si256();
+    for (int r = r0; r < r1; ++r) {
+      const uint8_t* ip = in + tb.run_off[r];
+      for (int q = 0; q < tb.quads; ++q, w += 4 * kAvx2Lanes) {
+        __m256i wv[NB];
+        for (int b = 0; b < NB; ++b)
+          wv[b] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + b * wb));
+        for (int i = 0; i < NX; ++i) {
+          const __m256i v = Broadcast32(ip + i * tb.x_step + 4 * q);
+          for (int b = 0; b < NB; ++b)
+            acc[i][b] = _mm256_add_epi16(acc[i][b], _mm256_maddubs_epi16(v, wv[b]));
+        }
+      }
+    }
+    if (kOneRound) {
+      for (int i = 0; i < NX; ++i)
+        for (int b = 0; b < NB; ++b) wide[i][b] = _mm256_madd_epi16(acc[i][b], ones);
+    } else {
+      for (int i = 0; i < NX; ++i)
+        for (int b = 0; b < NB; ++b) {
+          __m256i* h = reinterpret_cast<__m256i*>(held[i * NB + b]);
+          _mm256_store_si256(
+              h, _mm256_add_epi32(_mm256_load_si256(h), _mm256_madd_epi16(acc[i][b], ones)));
+        }
+    }
+  }
+  if (!kOneRound)
+    for (int i = 0; i < NX; ++i)
+      for (int b = 0; b < NB; ++b)
+        wide[i][b] = _mm256_load_si256(reinterpret_cast<const __m256i*>(held[i * NB + b]));
+  if (tb.scale == 2)
+    for (int i = 0; i < NX; ++i)
+      for (int b = 0; b < NB; ++b) wide[i][b] = _mm256_add_epi32(wide[i][b], wide[i][b]);
+  if (pin) {
+    for (int r = 0; r < tb.p_runs; ++r) {
+      const int16_t* pp = pin + tb.p_run_off[r];
+      for (int q = 0; q < tb.p_pairs; ++q, pw += 2 * kAvx2Lanes) {
+        __m256i wv[NB];
+        for (int b = 0; b < NB; ++b)
+          wv[b] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pw + b * pwb));
+        for (int i = 0; i < NX; ++i) {
+          const __m256i v = Broadcast32(pp + i * tb.p_x_step + 2 * q);
+          for (int b = 0; b < NB; ++b)
+            wide[i][b] = _mm256_add_epi32(wide[i][b], _mm256_madd_epi16(v, wv[b]));
+        }
+      }
+    }
+  }
+  for (int i = 0; i < NX; ++i)
+    for (int b = 0; b < NB; ++b) {
+      const __m256i cv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(corr[i] + b * 8));
+      StoreLanes(_mm256_sub_epi32(wide[i][b], cv), valid[b], out + i * out_stride + b * 8);
+    }
+}
+
+// U8Row for the wide tiles: 4 positions x 2 blocks, then 4 x 1.
+template <typename Out>
+void U8RowWide(const TapsU8& tb, const uint8_t* base, const int16_t* pbase, int out_w, int co,
+               const int32_t* corr_row, Out* out) {
+  const int64_t wb = int64_t(tb.runs) * tb.quads * 4 * kAvx2Lanes;
+  const int64_t pwb = int64_t(tb.p_runs) * tb.p_pairs * 2 * kAvx2Lanes;
+  const uint8_t* cls_x = tb.cls_x.data();
+  for (int sg = 0; sg < tb.supergroups; ++sg) {
+    const uint8_t* in = base + int64_t(sg) * tb.span;
+    const int32_t* csg = corr_row + int64_t(sg) * tb.sg_out;
+    auto corr_of = [&](int x, int b) { return csg + int64_t(cls_x[x]) * co + b * kAvx2Lanes; };
+    const bool one_round = tb.flush_runs == tb.runs;
+    int b = 0;
+    for (; b + 2 <= tb.blocks; b += 2) {
+      const int rest = tb.sg_out - (b + 1) * kAvx2Lanes;
+      const int valid[2] = {kAvx2Lanes, rest < kAvx2Lanes ? rest : kAvx2Lanes};
+      const int8_t* wbp = tb.w.data() + (int64_t(sg) * tb.blocks + b) * wb;
+      const int16_t* pwp = pbase ? tb.p_w.data() + (int64_t(sg) * tb.blocks + b) * pwb : nullptr;
+      Out* ob = out + int64_t(sg) * tb.sg_out + b * kAvx2Lanes;
+      int x = 0;
+      for (; x + 4 <= out_w; x += 4) {
+        const int32_t* cr[4];
+        for (int i = 0; i < 4; ++i) cr[i] = corr_of(x + i, b);
+        const int16_t* pb = pbase ? pbase + x * tb.p_x_step : nullptr;
+        if (one_round)
+          U8TileWide<4, 2, true>(tb, in + x * tb.x_step, wbp, wb, pb, pwp, pwb, cr,
+                                 ob + int64_t(x) * co, co, valid);
+        else
+          U8TileWide<4, 2, false>(tb, in + x * tb.x_step, wbp, wb, pb, pwp, pwb, cr,
+                                  ob + int64_t(x) * co, co, valid);
+      }
+      for (; x < out_w; ++x) {
+        const int32_t* cr[1] = {corr_of(x, b)};
+        U8TileWide<1, 2, false>(tb, in + x * tb.x_step, wbp, wb,
+                                pbase ? pbase + x * tb.p_x_step : nullptr, pwp, pwb, cr,
+                                ob + int64_t(x) * co, co, valid);
+      }
+    }
+    for (; b < tb.blocks; ++b) {
+      const int rest = tb.sg_out - b * kAvx2Lanes;
+      const int valid[1] = {rest < kAvx2Lanes ? rest : kAvx2Lanes};
+      const int8_t* wbp = tb.w.data() + (int64_t(sg) * tb.blocks + b) * wb;
+      const int16_t* pwp = pbase ? tb.p_w.data() + (int64_t(sg) * tb.blocks + b) * pwb : nullptr;
+      Out* ob = out + int64_t(sg) * tb.sg_out + b * kAvx2Lanes;
+      int x = 0;
+      for (; x + 4 <= out_w; x += 4) {
+        const int32_t* cr[4];
+        for (int i = 0; i < 4; ++i) cr[i] = corr_of(x + i, b);
+        U8TileWide<4, 1, false>(tb, in + x * tb.x_step, wbp, wb,
+                                pbase ? pbase + x * tb.p_x_step : nullptr, pwp, pwb, cr,
+                                ob + int64_t(x) * co, co, valid);
+      }
+      for (; x < out_w; ++x) {
+        const int32_t* cr[1] = {corr_of(x, b)};
+        U8TileWide<1, 1, false>(tb, in + x * tb.x_step, wbp, wb,
+                                pbase ? pbase + x * tb.p_x_step : nullptr, pwp, pwb, cr,
+                                ob + int64_t(x) * co, co, valid);
+      }
+    }
+  }
+}
+
+template <typename Out>
+void U8Row(const TapsU8& tb, const uint8_t* base, int out_w, int co, const int32_t* corr_row,
+           Out* out) {
+  const int32_t* run_off = tb.run_off.data();
+  const int64_t wb = int64_t(tb.runs) * tb.quads * 4 * kAvx2Lanes;  // one block's weights
+  const uint8_t* cls_x = tb.cls_x.data();
+  for (int sg = 0; sg < tb.supergroups; ++sg) {
+    const uint8_t* in = base + int64_t(sg) * tb.span;
+    const int8_t* wsg = tb.w.data() + int64_t(sg) * tb.blocks * wb;
+    Out* osg = out + int64_t(sg) * tb.sg_out;
+    // corr_row + cls_x[x] * co is position x's row; the super-group's channels.
+    const int32_t* csg = corr_row + int64_t(sg) * tb.sg_out;
+    auto corr_of = [&](int x, int b) { return csg + int64_t(cls_x[x]) * co + b * kAvx2Lanes; };
+    int b = 0;
+    for (; b + 2 <= tb.blocks; b += 2) {
+      const int rest = tb.sg_out - (b + 1) * kAvx2Lanes;
+      const int valid[2] = {kAvx2Lanes, rest < kAvx2Lanes ? rest : kAvx2Lanes};
+      const int8_t* wbp = wsg + b * wb;
+      Out* ob = osg + b * kAvx2Lanes;
+      int x = 0;
+      for (; x + 4 <= out_w; x += 4) {
+        const int32_t* cr[4] = {corr_of(x, b), corr_of(x + 1, b), corr_of(x + 2, b),
+                                corr_of(x + 3, b)};
+        U8Tile<4, 2>(in + x * tb.x_step, tb.x_step, run_off, tb.runs, tb.quads, wbp, wb, tb.scale,
+                     cr, ob + int64_t(x) * co, co, valid);
+      }
+      for (; x < out_w; ++x) {
+        const int32_t* cr[1] = {corr_of(x, b)};
+        U8Tile<1, 2>(in + x * tb.x_step, tb.x_step, run_off, tb.runs, tb.quads, wbp, wb, tb.scale,
+                     cr, ob + int64_t(x) * co, co, valid);
+      }
+    }
+    for (; b < tb.blocks; ++b) {
+      const int rest = tb.sg_out - b * kAvx2Lanes;
+      const int valid[1] = {rest < kAvx2Lanes ? rest : kAvx2Lanes};
+      const int8_t* wbp = wsg + b * wb;
+      Out* ob = osg + b * kAvx2Lanes;
+      int x = 0;
+      for (; x + 8 <= out_w; x += 8) {
+        const int32_t* cr[8];
+        for (int i = 0; i < 8; ++i) cr[i] = corr_of(x + i, b);
+        U8Tile<8, 1>(in + x * tb.x_step, tb.x_step, run_off, tb.runs, tb.quads, wbp, wb, tb.scale,
+                     cr, ob + int64_t(x) * co, co, valid);
+      }
+      for (; x + 4 <= out_w; x += 4) {
+        const int32_t* cr[4];
+        for (int i = 0; i < 4; ++i) cr[i] = corr_of(x + i, b);
+        U8Tile<4, 1>(in + x * tb.x_step, tb.x_step, run_off, tb.runs, tb.quads, wbp, wb, tb.scale,
+                     cr, ob + int64_t(x) * co, co, valid);
+      }
+      for (; x < out_w; ++x) {
+        const int32_t* cr[1] = {corr_of(x, b)};
+        U8Tile<1, 1>(in + x * tb.x_step, tb.x_step, run_off, tb.runs, tb.quads, wbp, wb, tb.scale,
+                     cr, ob + int64_t(x) * co, co, valid);
+      }
+    }
+  }
+}
+
 // Pointwise on int16 pairs: NX positions x NB blocks.
 template <int NX, int NB>
 inline void Pw16Tile(const int16_t* x, int ci, int pairs, const int16_t* w, int64_t wb,
@@ -213,6 +440,31 @@ void ConvRowTapsAvx2(const ConvSpec& c, const TapsBlocked& tb, const int16_t* pa
     TapsRow(tb, base, c.out.w, c.co, out_row);
 }
 
+void ConvRowTapsU8Avx2(const ConvSpec& c, const TapsU8& tb, const uint8_t* padded,
+                       const int16_t* pplane, int t, int y, int32_t* out_row, int16_t* out16_row) {
+  const int64_t row = int64_t(c.in.w + 2 * c.pw) * c.ci;
+  const int64_t frame = int64_t(c.in.h + 2 * c.ph) * row;
+  const uint8_t* base = padded + int64_t(t) * c.st * frame + int64_t(y) * c.sh * row;
+  const int32_t* corr_row =
+      tb.corr.data() + (int64_t(tb.cls_t[t]) * tb.ny + tb.cls_y[y]) * tb.nx * c.co;
+  if (tb.flush_runs < tb.runs || !tb.p_w.empty()) {
+    const int16_t* pbase = nullptr;
+    if (!tb.p_w.empty()) {
+      const int64_t prow = c.in.w + 2 * c.pw, pframe = int64_t(c.in.h + 2 * c.ph) * prow;
+      pbase = pplane + int64_t(t) * c.st * pframe + int64_t(y) * c.sh * prow;
+    }
+    if (out16_row)
+      U8RowWide(tb, base, pbase, c.out.w, c.co, corr_row, out16_row);
+    else
+      U8RowWide(tb, base, pbase, c.out.w, c.co, corr_row, out_row);
+    return;
+  }
+  if (out16_row)
+    U8Row(tb, base, c.out.w, c.co, corr_row, out16_row);
+  else
+    U8Row(tb, base, c.out.w, c.co, corr_row, out_row);
+}
+
 void PointwiseInt16Avx2(int64_t count, int ci, const int16_t* x, int co, const int16_t* w,
                         int32_t* out) {
   const int64_t wb = int64_t((ci + 1) / 2) * 2 * kAvx2Lanes;
@@ -223,6 +475,104 @@ void PointwiseInt32Avx2(int64_t count, int ci, const int32_t* x, int co, const i
                         int32_t* out) {
   const int64_t wb = int64_t(ci) * kAvx2Lanes;
   PointwiseDriver<Pw32>(count, ci, ci, x, co, wsign, wb, out);
+}
+
+void PointwiseBinaryAvx2(int64_t count, int words, const BitWord* a, int co, const BitWord* w,
+                         int16_t* out16, uint8_t* out8, int offset, int64_t out_stride, bool p_form,
+                         int16_t* pplane, int64_t pplane_stride) {
+  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2,
+                                       1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i nib = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
+  const int groups = (co + 15) / 16;
+  for (int64_t p = 0; p < count; ++p) {
+    const BitWord* ap = a + p * words;
+    int total = 0;
+    for (int k = 0; k < words; ++k) total += int(_mm_popcnt_u64(ap[k]));
+    if (p_form) pplane[p * pplane_stride] = int16_t(total);
+    // v = 2 cnt - total + offset, or the count itself (p form).
+    const __m256i base = _mm256_set1_epi16(int16_t(p_form ? 0 : offset - total));
+    for (int g = 0; g < groups; ++g) {
+      __m256i bytes[4] = {zero, zero, zero, zero}, sums[4] = {zero, zero, zero, zero};
+      const BitWord* wg = w + int64_t(g) * words * 32;
+      for (int k = 0; k < words; ++k) {
+        const __m256i av = _mm256_set1_epi64x(int64_t(ap[k]));
+        const __m256i alo = _mm256_and_si256(av, nib);
+        const __m256i ahi = _mm256_and_si256(_mm256_srli_epi16(av, 4), nib);
+        const BitWord* wk = wg + k * 32;
+        for (int r = 0; r < 4; ++r) {
+          const __m256i wlo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wk + 4 * r));
+          const __m256i whi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wk + 16 + 4 * r));
+          bytes[r] = _mm256_add_epi8(
+              bytes[r], _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_and_si256(alo, wlo)),
+                                        _mm256_shuffle_epi8(lut, _mm256_and_si256(ahi, whi))));
+        }
+        // A byte count grows by at most 8 per word: sum into qwords (VPSADBW)
+        // every 31 words and at the end, before one could pass 255.
+        if ((k + 1) % 31 == 0 || k + 1 == words)
+          for (int r = 0; r < 4; ++r) {
+            sums[r] = _mm256_add_epi64(sums[r], _mm256_sad_epu8(bytes[r], zero));
+            bytes[r] = zero;
+          }
+      }
+      const __m256i d0 = _mm256_or_si256(sums[0], _mm256_slli_epi64(sums[1], 32));
+      const __m256i d1 = _mm256_or_si256(sums[2], _mm256_slli_epi64(sums[3], 32));
+      const __m256i cnt = _mm256_packs_epi32(d0, d1);  // 16 int16 counts, in order
+      const __m256i v = p_form ? cnt : _mm256_add_epi16(_mm256_add_epi16(cnt, cnt), base);
+      const int valid = co - g * 16 < 16 ? co - g * 16 : 16;
+      if (out16) {
+        int16_t* op = out16 + p * out_stride + g * 16;
+        if (valid == 16) {
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(op), v);
+        } else {
+          alignas(32) int16_t tmp[16];
+          _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), v);
+          for (int l = 0; l < valid; ++l) op[l] = tmp[l];
+        }
+      } else {
+        const __m128i b8 =
+            _mm_packus_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        uint8_t* op = out8 + p * out_stride + g * 16;
+        if (valid == 16) {
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(op), b8);
+        } else {
+          alignas(16) uint8_t tmp[16];
+          _mm_store_si128(reinterpret_cast<__m128i*>(tmp), b8);
+          for (int l = 0; l < valid; ++l) op[l] = tmp[l];
+        }
+      }
+    }
+  }
+}
+
+void CountBitsAvx2(int64_t positions, int channels, const BitWord* bits, int32_t* counts) {
+  const int nw = WordsFor(channels);
+  for (int c = 0; c < channels; ++c) counts[c] = 0;
+  // Byte j of a register <- byte j / 8 of the word (each 128-bit lane holds
+  // the whole word after the 64-bit broadcast); then bit j % 8 of it.
+  const __m256i sel_lo = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
+                                          2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  const __m256i sel_hi = _mm256_add_epi8(sel_lo, _mm256_set1_epi8(4));
+  const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201ull));
+  alignas(32) uint8_t tmp[64];
+  for (int k = 0; k < nw; ++k) {
+    const int n =
+        channels - k * kBitsPerWord < kBitsPerWord ? channels - k * kBitsPerWord : kBitsPerWord;
+    int32_t* ck = counts + k * kBitsPerWord;
+    for (int64_t p0 = 0; p0 < positions; p0 += 255) {
+      const int64_t p1 = positions - p0 < 255 ? positions : p0 + 255;
+      __m256i c0 = _mm256_setzero_si256(), c1 = _mm256_setzero_si256();
+      for (int64_t p = p0; p < p1; ++p) {
+        const __m256i v = _mm256_set1_epi64x(int64_t(bits[p * nw + k]));
+        const __m256i b0 = _mm256_and_si256(_mm256_shuffle_epi8(v, sel_lo), bit);
+        const __m256i b1 = _mm256_and_si256(_mm256_shuffle_epi8(v, sel_hi), bit);
+        c0 = _mm256_sub_epi8(c0, _mm256_cmpeq_epi8(b0, bit));
+        c1 = _mm256_sub_epi8(c1, _mm256_cmpeq_epi8(b1, bit));
+      }
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), c0);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tmp + 32), c1);
+      for (int j = 0; j < n; ++j) ck[j] += tmp[j];
+    }
+  }
 }
 
 void ThresholdPackAvx2(int64_t positions, int channels, const int32_t* x, const int32_t* lo,
@@ -256,9 +606,14 @@ void ThresholdPackAvx2(int64_t positions, int channels, const int32_t* x, const 
 
 void ConvRowTapsAvx2(const ConvSpec&, const TapsBlocked&, const int16_t*, int, int, int32_t*,
                      int16_t*) {}
+void ConvRowTapsU8Avx2(const ConvSpec&, const TapsU8&, const uint8_t*, const int16_t*, int, int,
+                       int32_t*, int16_t*) {}
 void PointwiseInt16Avx2(int64_t, int, const int16_t*, int, const int16_t*, int32_t*) {}
 void PointwiseInt32Avx2(int64_t, int, const int32_t*, int, const int32_t*, int32_t*) {}
 void ThresholdPackAvx2(int64_t, int, const int32_t*, const int32_t*, const int32_t*, BitWord*) {}
+void PointwiseBinaryAvx2(int64_t, int, const BitWord*, int, const BitWord*, int16_t*, uint8_t*, int,
+                         int64_t, bool, int16_t*, int64_t) {}
+void CountBitsAvx2(int64_t, int, const BitWord*, int32_t*) {}
 
 #endif
 

@@ -24,7 +24,7 @@ bool FastIsaSupported(FastIsa isa) {
     case FastIsa::kAvx2:
 #if defined(BILLNET_FAST_AVX2) && defined(__x86_64__) && defined(__GNUC__)
       // GCC's check includes the OS's YMM state (XGETBV).
-      return __builtin_cpu_supports("avx2");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
 #else
       return false;
 #endif
