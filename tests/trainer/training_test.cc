@@ -354,6 +354,99 @@ TEST(Import, ReestimatedNormsMakeTrainingModeComputeTheFilesFunction) {
   }
 }
 
+// In S3-S5 a norm feeds a Heaviside: rescaling its channels to |gamma| = 1
+// keeps every output (eval and training mode) and brings the pre-activations
+// into the straight-through window |y| <= 1, which a norm in integer units
+// (as imported from an S3 file) leaves nearly empty.
+TEST(Import, NormalizedBinaryNormScalesKeepTheFunctionAndOpenTheSteWindow) {
+  const TopologyPlan plan = *BuildPlan(testing::TinyTopology());
+  const TopologyConfig& tc = plan.config;
+  torch::manual_seed(5);
+  const torch::Tensor video =
+      torch::randint(0, 256, {4, tc.frames, tc.height, tc.width, 3}, torch::kUInt8);
+  torch::NoGradGuard ng;
+  for (Stage s : {Stage::kS3, Stage::kS4, Stage::kS5}) {
+    torch::manual_seed(12);
+    BillnetModel a(plan);
+    a->set_stage(s);
+    a->train();
+    a->forward(video);  // running statistics of the data
+    for (auto& [name, bn] : a->norms()) {
+      bn->weight.uniform_(20, 60);  // integer units, as an S3 file's thresholds come back
+      bn->bias.uniform_(-10, 10);
+      torch::nn::BatchNorm3d m = bn;
+      m->options.momentum(0.0);  // later training-mode passes keep the running statistics
+    }
+    const auto window_share = [&](BillnetModel& m) {
+      // Share of the first norm's pre-activations inside |y| <= 1 in training
+      // mode, from its input statistics and parameters (y = gamma x^ + beta).
+      const auto& bn = m->norm("stem.norm");
+      if (s == Stage::kS3) {
+        torch::Tensor z = torch::randn({4096, 1});
+        return ((z * bn->weight.view({1, -1}) + bn->bias.view({1, -1})).abs() <= 1)
+            .to(torch::kFloat64).mean().item<double>();
+      }
+      return -1.0;
+    };
+    a->eval();
+    const torch::Tensor eval_before = a->forward(video).logits;
+    a->train();
+    const torch::Tensor train_before = a->forward(video).logits;
+    const double share_before = window_share(a);
+    NormalizeBinaryNormScales(*a);
+    for (auto& [name, bn] : a->norms())
+      EXPECT_TRUE(torch::allclose(bn->weight.abs(), torch::ones_like(bn->weight)))
+          << StageName(s) << " " << name;
+    a->eval();
+    EXPECT_TRUE(torch::equal(a->forward(video).logits, eval_before)) << StageName(s);
+    a->train();
+    EXPECT_TRUE(torch::equal(a->forward(video).logits, train_before)) << StageName(s);
+    if (s == Stage::kS3) {
+      EXPECT_LT(share_before, 0.1);
+      EXPECT_GT(window_share(a), 0.1);
+    }
+  }
+  // S1/S2: nothing changes.
+  BillnetModel f(plan);
+  f->set_stage(Stage::kS2);
+  const torch::Tensor g = f->norm("stem.norm")->weight.clone();
+  f->norm("stem.norm")->weight.mul_(7);
+  NormalizeBinaryNormScales(*f);
+  EXPECT_TRUE(torch::equal(f->norm("stem.norm")->weight, g * 7));
+}
+
+// From S2 on only the signs (and the dense weights' ternary pattern) of the
+// latent weights count: shrinking them keeps every output exactly.
+TEST(Import, ShrunkBinaryLatentWeightsKeepTheFunction) {
+  const TopologyPlan plan = *BuildPlan(testing::TinyTopology());
+  const TopologyConfig& tc = plan.config;
+  torch::manual_seed(6);
+  const torch::Tensor video =
+      torch::randint(0, 256, {3, tc.frames, tc.height, tc.width, 3}, torch::kUInt8);
+  torch::NoGradGuard ng;
+  for (Stage s : {Stage::kS2, Stage::kS3, Stage::kS4, Stage::kS5}) {
+    torch::manual_seed(13);
+    BillnetModel a(plan);
+    a->set_stage(s);
+    a->eval();
+    // Imported weights are exactly +-1 (0 for the dense ternary zeros).
+    for (auto& [name, conv] : a->convs()) {
+      torch::nn::Conv3d c = conv;
+      c->weight.copy_(torch::where(c->weight >= 0, 1.0, -1.0));
+    }
+    a->dense.copy_(torch::round(a->dense.clamp(-1, 1) * 1.5).clamp(-1, 1));
+    const torch::Tensor before = a->forward(video).logits;
+    ShrinkBinaryLatentWeights(*a, 0.01);
+    EXPECT_TRUE(torch::equal(a->forward(video).logits, before)) << StageName(s);
+    EXPECT_NEAR(a->conv("stem.conv")->weight.abs().max().item<double>(), 0.01, 1e-9)
+        << StageName(s);
+  }
+  BillnetModel f(plan);  // S1: float weights count as they are
+  const torch::Tensor w = f->dense.clone();
+  ShrinkBinaryLatentWeights(*f, 0.01);
+  EXPECT_TRUE(torch::equal(f->dense, w));
+}
+
 TrainConfig TinyConfig(const fs::path& dir) {
   TrainConfig c = TrainConfig::Default();
   c.name = "tiny";

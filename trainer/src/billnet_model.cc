@@ -278,6 +278,31 @@ void ReestimateNorms(BillnetModelImpl& model, const std::function<void()>& passe
   }
 }
 
+void NormalizeBinaryNormScales(BillnetModelImpl& model) {
+  if (!StageHasBinaryActivations(model.stage())) return;
+  torch::NoGradGuard ng;
+  for (auto& [name, bn] : model.norms()) {
+    torch::nn::BatchNorm3d b = bn;
+    const torch::Tensor g = b->weight.detach();
+    const torch::Tensor k =
+        torch::where(g.abs() > 0, 1.0 / g.abs().clamp_min(1e-30), torch::ones_like(g));
+    b->weight.mul_(k);
+    b->bias.mul_(k);
+  }
+}
+
+void ShrinkBinaryLatentWeights(BillnetModelImpl& model, double alpha) {
+  if (!StageHasBinaryWeights(model.stage()) || !(alpha > 0)) return;
+  torch::NoGradGuard ng;
+  for (auto& [name, conv] : model.convs()) {
+    torch::nn::Conv3d c = conv;
+    c->weight.mul_(alpha);
+  }
+  model.lstm_ih.mul_(alpha);
+  model.lstm_hh.mul_(alpha);
+  model.dense.mul_(alpha);
+}
+
 ModelWeights ExportWeights(BillnetModelImpl& model, Stage stage) {
   torch::NoGradGuard ng;
   const bool qw = StageHasBinaryWeights(stage);

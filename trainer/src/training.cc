@@ -764,11 +764,18 @@ Status Trainer::SaveCheckpoint() {
 
 // Imported norms hold in eval mode only (see ReestimateNorms): re-estimate
 // them on the calibration clips (the test clips when there are none).
+// Latent magnitude of binary weights imported from a stage file (see
+// ShrinkBinaryLatentWeights): ~20-200 Adam steps from a sign flip at the late
+// stages' learning rates.
+constexpr double kImportedLatentWeight = 0.01;
+
 Status Trainer::ReestimateImportedNorms() {
   const std::vector<Clip>& clips = calibration_.empty() ? test_ : calibration_;
   if (clips.empty()) return Status::Ok();
   try {
     ReestimateNorms(*model_, [&] { EvaluateTorch(*model_, clips, config_.batch_size); });
+    NormalizeBinaryNormScales(*model_);
+    ShrinkBinaryLatentWeights(*model_, kImportedLatentWeight);
   } catch (const std::exception& e) {
     return Internal(std::string("re-estimating norms: ") + e.what());
   }

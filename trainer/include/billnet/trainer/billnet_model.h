@@ -111,6 +111,28 @@ Status ImportWeights(BillnetModelImpl& model, const Model& model_file);
 // is unchanged), so training resumes from the function the file computes.
 void ReestimateNorms(BillnetModelImpl& model, const std::function<void()>& passes);
 
+// In the binary-activation stages (S3-S5) a norm feeds a Heaviside, whose
+// output depends only on the sign of its input, so scaling a channel's
+// (gamma, beta) by any k > 0 computes the same function; the straight-through
+// gradient, though, passes only where |y| <= 1. A norm imported from an S3
+// file comes back in the integer units of its threshold (|gamma| of 10-100:
+// measured on billnet-2x-synth v2, the window then holds ~0% of the values
+// and training cannot move). This rescales every channel to |gamma| = 1
+// (beta with it), so y is the standardized distance to the threshold; in S4/S5
+// (BSN: scale 2^round(log2|gamma / sigma|)) that makes the scale about
+// 1 / sigma. No-op in S1/S2.
+void NormalizeBinaryNormScales(BillnetModelImpl& model);
+
+// From S2 on the forward uses only the signs of the conv and LSTM weights and
+// the ternary pattern of the dense weights (Tern thresholds at 0.7 x mean |w|),
+// so scaling those latent weights by alpha > 0 computes the same function. A
+// stage file holds them as exactly +-1 (and 0), which Adam at the late stages'
+// learning rates (5e-5..6e-4 a step) cannot flip in a session: training from
+// an imported S2+ file moved nothing (measured: one S4 epoch from v2's s3 gave
+// the same loss at every logged step with and without other changes). This
+// scales them to +-alpha, within a few dozen steps of a sign flip. No-op in S1.
+void ShrinkBinaryLatentWeights(BillnetModelImpl& model, double alpha);
+
 }  // namespace billnet::trainer
 
 #endif  // BILLNET_TRAINER_BILLNET_MODEL_H_
