@@ -170,6 +170,15 @@ TEST(Config, JsonRoundTripAndErrorsNameTheKey) {
   j["topology"]["base_channels"] = 8;
   EXPECT_FALSE(FromJson(j, &back).ok());
   EXPECT_EQ(LoadTrainConfig("/nonexistent/config.json", &back).code(), StatusCode::kNotFound);
+  // import_latent_weight: off by default, read back, range-checked.
+  EXPECT_EQ(TrainConfig::Default().import_latent_weight, 0);
+  j = ToJson(c);
+  j["import_latent_weight"] = 0.05;
+  ASSERT_TRUE(FromJson(j, &back).ok());
+  EXPECT_EQ(back.import_latent_weight, 0.05);
+  j["import_latent_weight"] = -1;
+  s = FromJson(j, &back);
+  EXPECT_NE(s.message().find("import_latent_weight"), std::string::npos) << s.message();
 }
 
 TEST(Config, CurriculumRampsTheSceneDifficultyOverStageOneOnly) {

@@ -228,6 +228,7 @@ json ToJson(const TrainConfig& c) {
           {"run_max", c.run_max},
           {"run_fraction", c.run_fraction},
           {"pad_fraction", c.pad_fraction},
+          {"import_latent_weight", c.import_latent_weight},
           {"hold_frames", c.hold_frames},
           {"seed", c.seed},
           {"threads", c.threads},
@@ -258,6 +259,7 @@ Status FromJson(const json& j, TrainConfig* c) {
                                      "run_max",
                                      "run_fraction",
                                      "pad_fraction",
+                                     "import_latent_weight",
                                      "hold_frames",
                                      "seed",
                                      "threads",
@@ -317,6 +319,7 @@ Status FromJson(const json& j, TrainConfig* c) {
   BILLNET_RETURN_IF_ERROR(Read(j, "run_max", &c->run_max, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "run_fraction", &c->run_fraction, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "pad_fraction", &c->pad_fraction, ""));
+  BILLNET_RETURN_IF_ERROR(Read(j, "import_latent_weight", &c->import_latent_weight, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "hold_frames", &c->hold_frames, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "seed", &c->seed, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "threads", &c->threads, ""));
@@ -331,6 +334,8 @@ Status FromJson(const json& j, TrainConfig* c) {
   if (c->batch_size < 1) return InvalidArgument("config: 'batch_size' must be >= 1");
   if (c->run_min < 1 || c->run_max < c->run_min)
     return InvalidArgument("config: need 1 <= run_min <= run_max");
+  if (!(c->import_latent_weight >= 0 && c->import_latent_weight <= 1))
+    return InvalidArgument("config: 'import_latent_weight' must be in [0, 1]");
   if (c->run_fraction < 0 || c->run_fraction > 1 || c->pad_fraction < 0 || c->pad_fraction > 1)
     return InvalidArgument("config: 'run_fraction' and 'pad_fraction' must be in [0, 1]");
   if (!(c->decay_rate > 0 && c->decay_rate <= 1))
@@ -764,18 +769,14 @@ Status Trainer::SaveCheckpoint() {
 
 // Imported norms hold in eval mode only (see ReestimateNorms): re-estimate
 // them on the calibration clips (the test clips when there are none).
-// Latent magnitude of binary weights imported from a stage file (see
-// ShrinkBinaryLatentWeights): ~20-200 Adam steps from a sign flip at the late
-// stages' learning rates.
-constexpr double kImportedLatentWeight = 0.01;
-
 Status Trainer::ReestimateImportedNorms() {
   const std::vector<Clip>& clips = calibration_.empty() ? test_ : calibration_;
   if (clips.empty()) return Status::Ok();
   try {
     ReestimateNorms(*model_, [&] { EvaluateTorch(*model_, clips, config_.batch_size); });
     NormalizeBinaryNormScales(*model_);
-    ShrinkBinaryLatentWeights(*model_, kImportedLatentWeight);
+    if (config_.import_latent_weight > 0)
+      ShrinkBinaryLatentWeights(*model_, config_.import_latent_weight);
   } catch (const std::exception& e) {
     return Internal(std::string("re-estimating norms: ") + e.what());
   }

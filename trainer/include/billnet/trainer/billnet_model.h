@@ -130,7 +130,8 @@ void NormalizeBinaryNormScales(BillnetModelImpl& model);
 // learning rates (5e-5..6e-4 a step) cannot flip in a session: training from
 // an imported S2+ file moved nothing (measured: one S4 epoch from v2's s3 gave
 // the same loss at every logged step with and without other changes). This
-// scales them to +-alpha, within a few dozen steps of a sign flip. No-op in S1.
+// scales them to +-alpha (TrainConfig::import_latent_weight), within
+// alpha / lr steps of a sign flip. No-op in S1.
 void ShrinkBinaryLatentWeights(BillnetModelImpl& model, double alpha);
 
 }  // namespace billnet::trainer

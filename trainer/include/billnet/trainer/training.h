@@ -90,6 +90,10 @@ struct TrainConfig {
   int run_min = 2, run_max = 4;  // windows per run
   double run_fraction = 0.5;     // share of windows from runs in run epochs
   double pad_fraction = 0.1;     // share of clip windows end-padded at random
+  // > 0: binary latent weights imported from an S2+ stage file are scaled to
+  // +-this (ShrinkBinaryLatentWeights), so Adam can flip them; 0: kept at +-1
+  // (a file's weights then barely move). docs/trainer.md has the measurements.
+  double import_latent_weight = 0;
   int hold_frames = 3;           // stream step labels: hold a gesture this long
   uint64_t seed = 42;
   int threads = 0;              // torch intra-op threads; 0: hardware
