@@ -158,6 +158,63 @@ void PointwiseInt32Portable(int64_t count, int ci, const int32_t* __restrict x, 
 // ------------------------------------------------------------------ AVX2 layouts
 // Portable C++: built once at load (fast_kernels_avx2.h has the layouts).
 
+namespace {
+
+// Where each run of a taps layout starts in the padded input: one run per
+// (kt, ky) when a run spans whole rows of every channel (row_runs), else one
+// per (kt, ky, kx).
+std::vector<int32_t> TapRunOffsets(const ConvSpec& c, bool row_runs) {
+  std::vector<int32_t> off;
+  const Shape4 ps = PaddedInputShape(c);
+  const int64_t row = int64_t(ps.w) * c.ci, frame = ps.h * row;
+  for (int kt = 0; kt < c.kt; ++kt)
+    for (int ky = 0; ky < c.kh; ++ky) {
+      if (row_runs) {
+        off.push_back(int32_t(kt * frame + ky * row));
+        continue;
+      }
+      for (int kx = 0; kx < c.kw; ++kx)
+        off.push_back(int32_t(kt * frame + ky * row + int64_t(kx) * c.ci));
+    }
+  return off;
+}
+
+// The taps layouts' weights, [super-group][block][run][slot][lane][per]:
+// element e of a run sits in slot e / per at position e % per (per = 2 for
+// VPMADDWD pairs, 4 for VPMADDUBSW quads); the weights of another group of
+// the super-group stay 0.
+template <typename T>
+void PackTapWeights(const ConvSpec& c, const int8_t* w, int supergroups, int sg_out, int span,
+                    int blocks, int runs, int run_len, int per, std::vector<T>* out) {
+  const int cig = c.ci / c.groups, cog = c.co / c.groups;
+  const bool row_runs = span == c.ci;
+  const int slots = (run_len + per - 1) / per;
+  out->assign(int64_t(supergroups) * blocks * runs * slots * per * kAvx2Lanes, 0);
+  for (int sg = 0; sg < supergroups; ++sg)
+    for (int ol = 0; ol < sg_out; ++ol) {
+      const int oc = sg * sg_out + ol, go = oc / cog, b = ol / kAvx2Lanes, lane = ol % kAvx2Lanes;
+      for (int r = 0; r < runs; ++r)
+        for (int e = 0; e < run_len; ++e) {
+          int kt, ky, kx, ch;
+          if (row_runs) {
+            kt = r / c.kh, ky = r % c.kh, kx = e / c.ci, ch = e % c.ci;
+          } else {
+            kt = r / (c.kh * c.kw), ky = r / c.kw % c.kh, kx = r % c.kw, ch = sg * span + e;
+          }
+          if (ch / cig != go) continue;  // another group of the super-group: 0
+          const int8_t v =
+              w[(((int64_t(oc) * c.kt + kt) * c.kh + ky) * c.kw + kx) * cig + ch - go * cig];
+          const int64_t at =
+              ((((int64_t(sg) * blocks + b) * runs + r) * slots + e / per) * kAvx2Lanes + lane) *
+                  per +
+              e % per;
+          (*out)[at] = T(v);
+        }
+    }
+}
+
+}  // namespace
+
 TapsBlocked PackTapsBlocked(const ConvSpec& c, const int8_t* w) {
   TapsBlocked tb;
   const int cig = c.ci / c.groups, cog = c.co / c.groups;
@@ -173,41 +230,9 @@ TapsBlocked PackTapsBlocked(const ConvSpec& c, const int8_t* w) {
   tb.run_len = row_runs ? c.kw * c.ci : tb.span;
   tb.pairs = (tb.run_len + 1) / 2;
   tb.x_step = int64_t(c.sw) * c.ci;
-  const Shape4 ps = PaddedInputShape(c);
-  const int64_t row = int64_t(ps.w) * c.ci, frame = ps.h * row;
-  for (int kt = 0; kt < c.kt; ++kt)
-    for (int ky = 0; ky < c.kh; ++ky) {
-      if (row_runs) {
-        tb.run_off.push_back(int32_t(kt * frame + ky * row));
-        continue;
-      }
-      for (int kx = 0; kx < c.kw; ++kx)
-        tb.run_off.push_back(int32_t(kt * frame + ky * row + int64_t(kx) * c.ci));
-    }
-  tb.w.assign(int64_t(tb.supergroups) * tb.blocks * tb.runs * tb.pairs * 2 * kAvx2Lanes, 0);
-  for (int sg = 0; sg < tb.supergroups; ++sg)
-    for (int ol = 0; ol < tb.sg_out; ++ol) {
-      const int oc = sg * tb.sg_out + ol, go = oc / cog, b = ol / kAvx2Lanes,
-                lane = ol % kAvx2Lanes;
-      for (int r = 0; r < tb.runs; ++r)
-        for (int e = 0; e < tb.run_len; ++e) {
-          int kt, ky, kx, ch;
-          if (row_runs) {
-            kt = r / c.kh, ky = r % c.kh, kx = e / c.ci, ch = e % c.ci;
-          } else {
-            kt = r / (c.kh * c.kw), ky = r / c.kw % c.kh, kx = r % c.kw, ch = sg * tb.span + e;
-          }
-          if (ch / cig != go) continue;  // another group of the super-group: 0
-          const int8_t v =
-              w[(((int64_t(oc) * c.kt + kt) * c.kh + ky) * c.kw + kx) * cig + ch - go * cig];
-          const int64_t at =
-              ((((int64_t(sg) * tb.blocks + b) * tb.runs + r) * tb.pairs + e / 2) * kAvx2Lanes +
-               lane) *
-                  2 +
-              e % 2;
-          tb.w[at] = v;
-        }
-    }
+  tb.run_off = TapRunOffsets(c, row_runs);
+  PackTapWeights(c, w, tb.supergroups, tb.sg_out, tb.span, tb.blocks, tb.runs, tb.run_len, 2,
+                 &tb.w);
   return tb;
 }
 
@@ -260,43 +285,11 @@ TapsU8 PackTapsU8(const ConvSpec& c, const int8_t* w, int scale, int shift, int 
   TapsU8 tb;
   TapsU8Geometry(c, &tb);
   tb.scale = scale;
-  const int cig = c.ci / c.groups, cog = c.co / c.groups;
+  const int cig = c.ci / c.groups;
   const bool row_runs = tb.span == c.ci;
-  const Shape4 ps = PaddedInputShape(c);
-  const int64_t row = int64_t(ps.w) * c.ci, frame = ps.h * row;
-  for (int kt = 0; kt < c.kt; ++kt)
-    for (int ky = 0; ky < c.kh; ++ky) {
-      if (row_runs) {
-        tb.run_off.push_back(int32_t(kt * frame + ky * row));
-        continue;
-      }
-      for (int kx = 0; kx < c.kw; ++kx)
-        tb.run_off.push_back(int32_t(kt * frame + ky * row + int64_t(kx) * c.ci));
-    }
-  tb.w.assign(int64_t(tb.supergroups) * tb.blocks * tb.runs * tb.quads * 4 * kAvx2Lanes, 0);
-  for (int sg = 0; sg < tb.supergroups; ++sg)
-    for (int ol = 0; ol < tb.sg_out; ++ol) {
-      const int oc = sg * tb.sg_out + ol, go = oc / cog, b = ol / kAvx2Lanes,
-                lane = ol % kAvx2Lanes;
-      for (int r = 0; r < tb.runs; ++r)
-        for (int e = 0; e < tb.run_len; ++e) {
-          int kt, ky, kx, ch;
-          if (row_runs) {
-            kt = r / c.kh, ky = r % c.kh, kx = e / c.ci, ch = e % c.ci;
-          } else {
-            kt = r / (c.kh * c.kw), ky = r / c.kw % c.kh, kx = r % c.kw, ch = sg * tb.span + e;
-          }
-          if (ch / cig != go) continue;  // another group of the super-group: 0
-          const int8_t v =
-              w[(((int64_t(oc) * c.kt + kt) * c.kh + ky) * c.kw + kx) * cig + ch - go * cig];
-          const int64_t at =
-              ((((int64_t(sg) * tb.blocks + b) * tb.runs + r) * tb.quads + e / 4) * kAvx2Lanes +
-               lane) *
-                  4 +
-              e % 4;
-          tb.w[at] = v;
-        }
-    }
+  tb.run_off = TapRunOffsets(c, row_runs);
+  PackTapWeights(c, w, tb.supergroups, tb.sg_out, tb.span, tb.blocks, tb.runs, tb.run_len, 4,
+                 &tb.w);
   // The correction per (t class, y class, x class, output channel).
   std::vector<std::vector<bool>> mt, my, mx;
   AxisClasses(c.out.t, c.in.t, c.kt, c.st, c.pt, &tb.cls_t, &mt);
