@@ -76,6 +76,41 @@ BENCHMARK(BM_Window)
     ->Unit(benchmark::kMillisecond)
     ->MinTime(1.0);
 
+// One window (batch 1) or a batch of windows of distinct streams with a pool
+// of range(1) helper threads: wall time, since the work spreads over threads.
+// range(0): the batch size.
+void BM_Threads(benchmark::State& state) {
+  const int batch = int(state.range(0)), helpers = int(state.range(1));
+  auto model = Billnet2xModel(Stage::kS5);
+  if (!model) {
+    state.SkipWithError("cannot build the model");
+    return;
+  }
+  ThreadPool pool(helpers);
+  std::vector<Session> sessions;
+  for (int i = 0; i < batch; ++i) sessions.emplace_back(model, KernelChoice::kFast);
+  std::vector<Session*> ss;
+  for (Session& s : sessions) ss.push_back(&s);
+  std::vector<uint8_t> window(model->window_bytes());
+  for (size_t i = 0; i < window.size(); ++i) window[i] = uint8_t(i * 2654435761u >> 24);
+  std::vector<const uint8_t*> ws(batch, window.data());
+  std::vector<Response> r(batch);
+  for (auto _ : state) {
+    Status s = RunBatch(ss.data(), ws.data(), batch, r.data(), &pool);
+    benchmark::DoNotOptimize(r[0].scores.data());
+    if (!s.ok()) state.SkipWithError(s.ToString().c_str());
+  }
+  state.SetLabel(std::string("S5 ") + KernelVariant());
+  state.counters["windows/s"] =
+      benchmark::Counter(double(state.iterations()) * batch, benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Threads)
+    ->ArgsProduct({{1, 8}, {0, 1}})
+    ->ArgNames({"batch", "helpers"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(1.0);
+
 // ---------------------------------------------------------------- per layer
 
 const TopologyPlan& Plan2x() {

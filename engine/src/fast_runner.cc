@@ -233,17 +233,19 @@ FastRunner::FastRunner(const Model& model, FastIsa isa)
       channels = std::max<int64_t>(channels, b.in.c);
     }
   }
-  col_.assign(col, 0);
+  RowScratch rs;
+  rs.col.assign(col, 0);
+  rs.gconv_row.assign(grow, 0);
+  if (isa_ == FastIsa::kAvx2) rs.gconv_row16.assign(grow + kAvx2InputSlack, 0);
+  rs.rows.assign(2 * rows, 0);
+  rs.pooled.assign(pooled, 0);
+  rs.counts.assign(channels, 0);
+  rs.select.assign(WordsFor(int(channels)) + 1, 0);
+  slots_.push_back(std::move(rs));
   mid_.assign(mid + kAvx2InputSlack, 0);
   mid8_.assign(mid8, 0);
   pplane_.assign(pplane, 0);
-  gconv_row_.assign(grow, 0);
-  if (isa_ == FastIsa::kAvx2) gconv_row16_.assign(grow + kAvx2InputSlack, 0);
-  rows_.assign(2 * rows, 0);
-  pooled_.assign(pooled, 0);
   for (auto& b : bits_) b.assign(bits, 0);
-  counts_.assign(channels, 0);
-  select_.assign(WordsFor(int(channels)) + 1, 0);
   gap_.assign(int64_t(plan.steps) * plan.gap_channels, 0);
   const int u = plan.config.lstm_units;
   h32_.assign(u, 0);
@@ -254,55 +256,66 @@ FastRunner::FastRunner(const Model& model, FastIsa isa)
 }
 
 size_t FastRunner::scratch_bytes() const {
-  size_t n =
-      stem_in8_.size() + mid8_.size() +
-      2 * (stem_in_.size() + col_.size() + mid_.size() + gconv_row16_.size() + pplane_.size()) +
-      4 * (gconv_row_.size() + rows_.size() + pooled_.size() + counts_.size() + gap_.size() +
-           h32_.size() + c32_.size() + z32_.size() + xf_.size() + zf_.size()) +
-      8 * select_.size();
+  size_t n = stem_in8_.size() + mid8_.size() + 2 * (stem_in_.size() + mid_.size() + pplane_.size()) +
+             4 * (gap_.size() + h32_.size() + c32_.size() + z32_.size() + xf_.size() + zf_.size());
   for (const auto& b : bits_) n += 8 * b.size();
+  for (const RowScratch& r : slots_)
+    n += 2 * (r.col.size() + r.gconv_row16.size()) +
+         4 * (r.gconv_row.size() + r.rows.size() + r.pooled.size() + r.counts.size()) +
+         8 * r.select.size();
   return n;
+}
+
+template <typename Fn>
+void FastRunner::For(int64_t n, Fn&& fn) {
+  if (pool_) {
+    pool_->ParallelFor(n, fn);
+  } else {
+    for (int64_t i = 0; i < n; ++i) fn(i, 0);
+  }
 }
 
 template <typename RowFn>
 void FastRunner::Unit(const Shape4& pre, const Shape4& post, bool pool, const FastNorm& norm,
                       RowFn&& fill_row, BitWord* out, TraceUnit* tu) {
   const int co = pre.c, words = WordsFor(co);
-  int32_t* r0 = rows_.data();
-  int32_t* r1 = r0 + int64_t(pre.w) * co;
   auto trace_row = [](TracedTensor* tt, const Shape4& s, int t, int y, const int32_t* row) {
     if (!tt) return;
     const int64_t off = ((int64_t(t) * s.h + y) * s.w) * s.c;
     std::copy(row, row + int64_t(s.w) * s.c, tt->ints.begin() + off);
   };
-  for (int t = 0; t < post.t; ++t) {
-    for (int y = 0; y < post.h; ++y) {
-      const int32_t* src = r0;
-      if (pool) {
-        fill_row(t, 2 * y, r0);
-        fill_row(t, 2 * y + 1, r1);
-        trace_row(tu->pre, pre, t, 2 * y, r0);
-        trace_row(tu->pre, pre, t, 2 * y + 1, r1);
-        MaxPoolRowInt32Portable(pre.w, co, r0, r1, pooled_.data());
-        trace_row(tu->pool, post, t, y, pooled_.data());
-        src = pooled_.data();
-      } else {
-        fill_row(t, y, r0);
-        trace_row(tu->pre, pre, t, y, r0);
-      }
-      BitWord* ob = out + ((int64_t(t) * post.h + y) * post.w) * words;
-      if (isa_ == FastIsa::kAvx2)
-        ThresholdPackAvx2(post.w, co, src, norm.lo.data(), norm.hi.data(), ob);
-      else
-        ThresholdPackPortable(post.w, co, src, norm.lo.data(), norm.hi.data(), ob);
-      if (tu->norm) TraceBits(tu->norm, ((int64_t(t) * post.h + y) * post.w) * co, post.w, co, ob);
+  // Every output row is independent: rows go to threads in any order.
+  For(int64_t(post.t) * post.h, [&](int64_t i, int slot) {
+    const int t = int(i / post.h), y = int(i % post.h);
+    RowScratch& rs = slots_[slot];
+    int32_t* r0 = rs.rows.data();
+    int32_t* r1 = r0 + int64_t(pre.w) * co;
+    const int32_t* src = r0;
+    if (pool) {
+      fill_row(t, 2 * y, r0, rs);
+      fill_row(t, 2 * y + 1, r1, rs);
+      trace_row(tu->pre, pre, t, 2 * y, r0);
+      trace_row(tu->pre, pre, t, 2 * y + 1, r1);
+      MaxPoolRowInt32Portable(pre.w, co, r0, r1, rs.pooled.data());
+      trace_row(tu->pool, post, t, y, rs.pooled.data());
+      src = rs.pooled.data();
+    } else {
+      fill_row(t, y, r0, rs);
+      trace_row(tu->pre, pre, t, y, r0);
     }
-    // Floor pooling drops an odd last row; the trace still shows it.
-    if (pool && tu->pre && pre.h % 2) {
-      fill_row(t, pre.h - 1, r0);
-      trace_row(tu->pre, pre, t, pre.h - 1, r0);
+    BitWord* ob = out + ((int64_t(t) * post.h + y) * post.w) * words;
+    if (isa_ == FastIsa::kAvx2)
+      ThresholdPackAvx2(post.w, co, src, norm.lo.data(), norm.hi.data(), ob);
+    else
+      ThresholdPackPortable(post.w, co, src, norm.lo.data(), norm.hi.data(), ob);
+    if (tu->norm) TraceBits(tu->norm, ((int64_t(t) * post.h + y) * post.w) * co, post.w, co, ob);
+  });
+  // Floor pooling drops an odd last row; the trace still shows it.
+  if (pool && tu->pre && pre.h % 2)
+    for (int t = 0; t < post.t; ++t) {
+      fill_row(t, pre.h - 1, slots_[0].rows.data(), slots_[0]);
+      trace_row(tu->pre, pre, t, pre.h - 1, slots_[0].rows.data());
     }
-  }
 }
 
 void FastRunner::Cf(const BlockSpec& b, int first, const std::vector<FastConv>& fc,
@@ -335,29 +348,30 @@ void FastRunner::Cf(const BlockSpec& b, int first, const std::vector<FastConv>& 
     // p and P, 0 in the border (v = 2p - P = 0); the interiors are rewritten.
     std::memset(mid8, 0, ps.elements());
     std::memset(pplane, 0, sizeof(int16_t) * pps.elements());
-    for (int t = 0; t < s1.t; ++t)
-      for (int y = 0; y < s1.h; ++y)
-        PointwiseBinaryAvx2(s1.w, wi, in + ((int64_t(t) * s1.h + y) * s1.w) * wi, cm,
-                            f1.wpos_avx2.data(), nullptr, mid8 + mid_at(t, y, 0), 0, cm, true,
-                            pplane + pplane_at(t, y, 0), 1);
+    For(int64_t(s1.t) * s1.h, [&](int64_t i, int) {
+      const int t = int(i / s1.h), y = int(i % s1.h);
+      PointwiseBinaryAvx2(s1.w, wi, in + i * s1.w * wi, cm, f1.wpos_avx2.data(), nullptr,
+                          mid8 + mid_at(t, y, 0), 0, cm, true, pplane + pplane_at(t, y, 0), 1);
+    });
   } else if (g8) {
     // The border holds u = offset (v = 0); the interior is rewritten.
     std::memset(mid8, fg.u8_offset, ps.elements());
-    for (int t = 0; t < s1.t; ++t)
-      for (int y = 0; y < s1.h; ++y)
-        PointwiseBinaryAvx2(s1.w, wi, in + ((int64_t(t) * s1.h + y) * s1.w) * wi, cm,
-                            f1.wpos_avx2.data(), nullptr, mid8 + mid_at(t, y, 0), fg.u8_offset, cm);
+    For(int64_t(s1.t) * s1.h, [&](int64_t i, int) {
+      const int t = int(i / s1.h), y = int(i % s1.h);
+      PointwiseBinaryAvx2(s1.w, wi, in + i * s1.w * wi, cm, f1.wpos_avx2.data(), nullptr,
+                          mid8 + mid_at(t, y, 0), fg.u8_offset, cm);
+    });
   } else {
     ZeroBorder(ps, gc.pt, gc.ph, gc.pw, mid);
-    for (int t = 0; t < s1.t; ++t)
-      for (int y = 0; y < s1.h; ++y) {
-        const BitWord* a = in + ((int64_t(t) * s1.h + y) * s1.w) * wi;
-        if (avx2)
-          PointwiseBinaryAvx2(s1.w, wi, a, cm, f1.wpos_avx2.data(), mid + mid_at(t, y, 0), nullptr,
-                              0, cm);
-        else
-          PointwiseBinaryPortable(s1.w, wi, a, cm, f1.wpos.data(), mid + mid_at(t, y, 0), cm);
-      }
+    For(int64_t(s1.t) * s1.h, [&](int64_t i, int) {
+      const int t = int(i / s1.h), y = int(i % s1.h);
+      const BitWord* a = in + i * s1.w * wi;
+      if (avx2)
+        PointwiseBinaryAvx2(s1.w, wi, a, cm, f1.wpos_avx2.data(), mid + mid_at(t, y, 0), nullptr, 0,
+                            cm);
+      else
+        PointwiseBinaryPortable(s1.w, wi, a, cm, f1.wpos.data(), mid + mid_at(t, y, 0), cm);
+    });
   }
 
   TraceUnit tu;
@@ -384,36 +398,40 @@ void FastRunner::Cf(const BlockSpec& b, int first, const std::vector<FastConv>& 
 
   // Row by row: gconv row -> pw2 row -> [pool] -> norm -> bits.
   const bool g16 = avx2 && fg.out16;
-  auto fill_row = [&](int t, int y, int32_t* row) {
+  auto fill_row = [&](int t, int y, int32_t* row, RowScratch& rs) {
+    int32_t* g32 = rs.gconv_row.data();
+    int16_t* g16row = rs.gconv_row16.data();
     if (g8)
       ConvRowTapsU8Avx2(gc, fg.taps8, mid8, fg.p_form ? pplane : nullptr, t, y,
-                        g16 ? nullptr : gconv_row_.data(), g16 ? gconv_row16_.data() : nullptr);
+                        g16 ? nullptr : g32, g16 ? g16row : nullptr);
     else if (g16)
-      ConvRowTapsAvx2(gc, fg.taps, mid, t, y, nullptr, gconv_row16_.data());
+      ConvRowTapsAvx2(gc, fg.taps, mid, t, y, nullptr, g16row);
     else if (avx2)
-      ConvRowTapsAvx2(gc, fg.taps, mid, t, y, gconv_row_.data(), nullptr);
+      ConvRowTapsAvx2(gc, fg.taps, mid, t, y, g32, nullptr);
     else
-      ConvRowInt16Portable(gc, mid, t, y, fg.rows.data(), fg.kpad, col_.data(), gconv_row_.data());
+      ConvRowInt16Portable(gc, mid, t, y, fg.rows.data(), fg.kpad, rs.col.data(), g32);
     if (gtr) {
       const int64_t off = ((int64_t(t) * gc.out.h + y) * gc.out.w) * gc.co;
       const int64_t n = int64_t(gc.out.w) * gc.co;
       if (g16)
-        std::copy(gconv_row16_.begin(), gconv_row16_.begin() + n, gtr->ints.begin() + off);
+        std::copy(g16row, g16row + n, gtr->ints.begin() + off);
       else
-        std::copy(gconv_row_.begin(), gconv_row_.begin() + n, gtr->ints.begin() + off);
+        std::copy(g32, g32 + n, gtr->ints.begin() + off);
     }
     if (g16)
-      PointwiseInt16Avx2(gc.out.w, cm, gconv_row16_.data(), pw2.co, f2.pw16.data(), row);
+      PointwiseInt16Avx2(gc.out.w, cm, g16row, pw2.co, f2.pw16.data(), row);
     else if (avx2)
-      PointwiseInt32Avx2(gc.out.w, cm, gconv_row_.data(), pw2.co, f2.pw_sign.data(), row);
+      PointwiseInt32Avx2(gc.out.w, cm, g32, pw2.co, f2.pw_sign.data(), row);
     else
-      PointwiseInt32Portable(gc.out.w, cm, gconv_row_.data(), pw2.co, f2.wpos_mask.data(), row);
+      PointwiseInt32Portable(gc.out.w, cm, g32, pw2.co, f2.wpos_mask.data(), row);
   };
   Unit(pw2.out, post, pool, norm, fill_row, out, &tu);
 }
 
 void FastRunner::Run(const uint8_t* rgb, std::vector<float>& h, std::vector<float>& c,
-                     Response* out, std::vector<TracedTensor>* trace) {
+                     Response* out, std::vector<TracedTensor>* trace, ThreadPool* pool) {
+  pool_ = trace || (pool && pool->helpers() == 0) ? nullptr : pool;
+  if (pool_ && slots_.size() < size_t(pool_->slots())) slots_.resize(pool_->slots(), slots_[0]);
   const Model& m = model_;
   const TopologyPlan& plan = m.plan();
   const Model::Prepared& prep = m.prepared();
@@ -451,14 +469,14 @@ void FastRunner::Run(const uint8_t* rgb, std::vector<float>& h, std::vector<floa
           tu.pool = &(*trace)[ip];
           tu.norm = &(*trace)[in];
         }
-        auto fill_row = [&](int t, int y, int32_t* row) {
+        auto fill_row = [&](int t, int y, int32_t* row, RowScratch& rs) {
           if (s8)
             ConvRowTapsU8Avx2(sc, fc[0].taps8, stem_in8_.data(), nullptr, t, y, row, nullptr);
           else if (isa_ == FastIsa::kAvx2)
             ConvRowTapsAvx2(sc, fc[0].taps, stem_in_.data(), t, y, row, nullptr);
           else
             ConvRowInt16Portable(sc, stem_in_.data(), t, y, fc[0].rows.data(), fc[0].kpad,
-                                 col_.data(), row);
+                                 rs.col.data(), row);
         };
         Unit(sc.out, b.out, b.pool, fn[0], fill_row, cur, &tu);
         break;
@@ -474,18 +492,20 @@ void FastRunner::Run(const uint8_t* rgb, std::vector<float>& h, std::vector<floa
         const int words = WordsFor(s.c), sa = s.h * s.w;
         TracedTensor* sel_tr = nullptr;
         if (trace) sel_tr = &(*trace)[PushTrace(trace, b.name + ".select", Shape4{s.t, 1, 1, s.c})];
-        for (int t = 0; t < s.t; ++t) {
-          const int64_t off = int64_t(t) * sa * words;
+        For(s.t, [&](int64_t t, int slot) {
+          int32_t* counts = slots_[slot].counts.data();
+          BitWord* select = slots_[slot].select.data();
+          const int64_t off = t * sa * words;
           if (isa_ == FastIsa::kAvx2)
-            CountBitsAvx2(sa, s.c, cur + off, counts_.data());
+            CountBitsAvx2(sa, s.c, cur + off, counts);
           else
-            CountBitsPortable(sa, s.c, cur + off, counts_.data());
-          TgapSelectPortable(s.c, sa, counts_.data(), select_.data());
+            CountBitsPortable(sa, s.c, cur + off, counts);
+          TgapSelectPortable(s.c, sa, counts, select);
           if (sel_tr)
             for (int ch = 0; ch < s.c; ++ch)
-              sel_tr->ints[int64_t(t) * s.c + ch] = 2 * int64_t(counts_[ch]) > sa;
-          MuxOrBitsPortable(sa, words, cur + off, nxt + off, select_.data(), nxt + off);
-        }
+              sel_tr->ints[t * s.c + ch] = 2 * int64_t(counts[ch]) > sa;
+          MuxOrBitsPortable(sa, words, cur + off, nxt + off, select, nxt + off);
+        });
         if (trace) {
           TracedTensor* mt = &(*trace)[PushTrace(trace, b.name, b.out)];
           TraceBits(mt, 0, b.out.positions(), b.out.c, nxt);
@@ -496,12 +516,12 @@ void FastRunner::Run(const uint8_t* rgb, std::vector<float>& h, std::vector<floa
       case BlockKind::kGap: {
         const Shape4& s = b.in;
         const int words = WordsFor(s.c), sa = s.h * s.w;
-        for (int t = 0; t < s.t; ++t)
+        For(s.t, [&](int64_t t, int) {
           if (isa_ == FastIsa::kAvx2)
-            CountBitsAvx2(sa, s.c, cur + int64_t(t) * sa * words, gap_.data() + int64_t(t) * s.c);
+            CountBitsAvx2(sa, s.c, cur + t * sa * words, gap_.data() + t * s.c);
           else
-            CountBitsPortable(sa, s.c, cur + int64_t(t) * sa * words,
-                              gap_.data() + int64_t(t) * s.c);
+            CountBitsPortable(sa, s.c, cur + t * sa * words, gap_.data() + t * s.c);
+        });
         if (trace) {
           TracedTensor* gt = &(*trace)[PushTrace(trace, "gap", b.out)];
           std::copy(gap_.begin(), gap_.end(), gt->ints.begin());

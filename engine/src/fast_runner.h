@@ -12,6 +12,7 @@
 
 #include "billnet/model.h"
 #include "billnet/session.h"
+#include "billnet/thread_pool.h"
 #include "kernels/fast/bitpack.h"
 #include "kernels/fast/fast_kernels_avx2.h"
 #include "kernels/fast/isa.h"
@@ -68,7 +69,7 @@ std::shared_ptr<const FastWeights> PrepareFastWeights(const TopologyPlan& plan, 
                                                       const Model::Prepared& prep);
 
 // Runs windows of one session through the fast kernels. Not thread-safe (one
-// per session).
+// per session); one Run may split its rows over a ThreadPool.
 class FastRunner {
  public:
   // isa: the kernel variant (must be supported: FastIsaSupported); the
@@ -81,14 +82,30 @@ class FastRunner {
   // As Session::Run after the size check: `rgb` is one window; h, c the
   // session's LSTM state (updated); `out` is filled in place (its vectors
   // keep their capacity); `trace`, if set, gets the reference's tensors.
+  // With a `pool` (ignored when tracing) the rows of each layer are split over
+  // its threads; the first Run with a larger pool than before allocates that
+  // many more sets of row scratch (~100 KB each for BILLNET 2x), once.
   void Run(const uint8_t* rgb, std::vector<float>& h, std::vector<float>& c, Response* out,
-           std::vector<TracedTensor>* trace);
+           std::vector<TracedTensor>* trace, ThreadPool* pool = nullptr);
 
   // Bytes of scratch this runner holds.
   size_t scratch_bytes() const;
 
  private:
   struct TraceUnit;
+  // What one thread needs to compute a row of any layer.
+  struct RowScratch {
+    std::vector<int16_t> col;          // im2col of one output position
+    std::vector<int32_t> gconv_row;    // one row of a grouped conv's output
+    std::vector<int16_t> gconv_row16;  // the same as int16 (AVX2, out16 convs)
+    std::vector<int32_t> rows;         // two pre-pool rows
+    std::vector<int32_t> pooled;       // one pooled row
+    std::vector<int32_t> counts;       // TGAP counts of one time step
+    std::vector<BitWord> select;       // TGAP select of one time step
+  };
+  // Runs fn(i, slot) for i in [0, n): over pool_ when set, else in order.
+  template <typename Fn>
+  void For(int64_t n, Fn&& fn);
   // A stem or CF: rows of the pre-pool int32 output -> [pool] -> norm -> bits.
   template <typename RowFn>
   void Unit(const Shape4& pre, const Shape4& post, bool pool, const FastNorm& norm,
@@ -100,20 +117,15 @@ class FastRunner {
   const Model& model_;
   const FastWeights& fw_;
   FastIsa isa_;
+  ThreadPool* pool_ = nullptr;            // of the Run in progress
+  std::vector<RowScratch> slots_;         // per thread of a Run (ThreadPool slots)
   // Padded int16 inputs hold kAvx2InputSlack zeros past their end.
   std::vector<int16_t> stem_in_;          // padded stem input (border stays 0)
-  std::vector<int16_t> col_;              // im2col of one output position
   std::vector<uint8_t> stem_in8_;         // the same as u8 pixels (AVX2 u8 stem)
   std::vector<int16_t> mid_;              // padded grouped-conv input (border zeroed per use)
   std::vector<uint8_t> mid8_;             // the same as u8 v + ci, or p (AVX2 u8 grouped convs)
   std::vector<int16_t> pplane_;           // P per position, padded (p-form grouped convs)
-  std::vector<int32_t> gconv_row_;        // one row of a grouped conv's output
-  std::vector<int16_t> gconv_row16_;      // the same as int16 (AVX2, out16 convs)
-  std::vector<int32_t> rows_;             // two pre-pool rows
-  std::vector<int32_t> pooled_;           // one pooled row
   std::vector<BitWord> bits_[3];          // activations: current, MOR's a, next / MOR's i1
-  std::vector<int32_t> counts_;           // TGAP counts of one time step
-  std::vector<BitWord> select_;           // TGAP select of one time step
   std::vector<int32_t> gap_;              // [steps][channels] bit counts
   std::vector<int32_t> h32_, c32_, z32_;  // S5 QLSTM
   std::vector<float> xf_, zf_;            // S3-S4 float LSTM

@@ -191,7 +191,7 @@ void Session::Reset() {
 }
 
 Status Session::Run(const uint8_t* rgb, size_t size, Response* out,
-                    std::vector<TracedTensor>* trace) {
+                    std::vector<TracedTensor>* trace, ThreadPool* pool) {
   const Model& m = *model_;
   if (rgb == nullptr || size != m.window_bytes())
     return InvalidArgument("window of " + std::to_string(size) + " bytes; model '" +
@@ -200,7 +200,7 @@ Status Session::Run(const uint8_t* rgb, size_t size, Response* out,
                            std::to_string(m.info().topology.height) + "x" +
                            std::to_string(m.info().topology.width) + " RGB)");
   if (fast_) {
-    fast_->Run(rgb, h_, c_, out, trace);
+    fast_->Run(rgb, h_, c_, out, trace, pool);
     return Status::Ok();
   }
   const TopologyPlan& plan = m.plan();
@@ -339,7 +339,7 @@ Status Session::ImportState(const uint8_t* data, size_t size) {
 }
 
 Status RunBatch(Session* const* sessions, const uint8_t* const* windows, size_t count,
-                Response* responses) {
+                Response* responses, ThreadPool* pool) {
   std::set<const Session*> seen;
   for (size_t i = 0; i < count; ++i) {
     if (!sessions[i]) return InvalidArgument("batch entry " + std::to_string(i) + " has no session");
@@ -348,11 +348,24 @@ Status RunBatch(Session* const* sessions, const uint8_t* const* windows, size_t 
                              " repeats a session (one window per session per batch)");
     if (!windows[i]) return InvalidArgument("batch entry " + std::to_string(i) + " has no window");
   }
-  for (size_t i = 0; i < count; ++i) {
-    const size_t bytes = sessions[i]->model().window_bytes();
-    Status s = sessions[i]->Run(windows[i], bytes, &responses[i]);
-    if (!s.ok()) return s.WithContext("batch entry " + std::to_string(i));
+  auto run = [&](size_t i) {
+    return sessions[i]->Run(windows[i], sessions[i]->model().window_bytes(), &responses[i],
+                            nullptr, pool);
+  };
+  if (pool == nullptr || pool->helpers() == 0 || count < 2) {
+    for (size_t i = 0; i < count; ++i) {
+      Status s = run(i);
+      if (!s.ok()) return s.WithContext("batch entry " + std::to_string(i));
+    }
+    return Status::Ok();
   }
+  // One window per item; a window whose thread finds the others busy splits
+  // its rows only over threads that come free (nested ParallelFor).
+  std::vector<Status> statuses(count, Status::Ok());
+  pool->ParallelFor(
+      int64_t(count), [&](int64_t i, int) { statuses[i] = run(size_t(i)); }, 1);
+  for (size_t i = 0; i < count; ++i)
+    if (!statuses[i].ok()) return statuses[i].WithContext("batch entry " + std::to_string(i));
   return Status::Ok();
 }
 

@@ -56,6 +56,8 @@ Status LoadConfigFile(const std::string& path, ServerConfig* c) {
       s = Get(v, key, &c->poll_interval_ms);
     else if (k == "inference_threads")
       s = Get(v, key, &c->inference_threads);
+    else if (k == "engine_helpers")
+      s = Get(v, key, &c->engine_helpers);
     else if (k == "max_batch")
       s = Get(v, key, &c->max_batch);
     else if (k == "batch_wait_us")
@@ -122,6 +124,7 @@ std::string ConfigToJson(const ServerConfig& c) {
       {"default_stage", c.default_stage},
       {"poll_interval_ms", c.poll_interval_ms},
       {"inference_threads", c.inference_threads},
+      {"engine_helpers", c.engine_helpers},
       {"max_batch", c.max_batch},
       {"batch_wait_us", c.batch_wait_us},
       {"max_streams", c.max_streams},
@@ -163,6 +166,7 @@ Status ValidateConfig(const ServerConfig& c) {
     return InvalidArgument("default_stage '" + c.default_stage + "' is not s1..s5");
   BILLNET_RETURN_IF_ERROR(range("poll_interval_ms", c.poll_interval_ms, 0, 86'400'000));
   BILLNET_RETURN_IF_ERROR(range("inference_threads", c.inference_threads, 0, 1024));
+  BILLNET_RETURN_IF_ERROR(range("engine_helpers", c.engine_helpers, -1, 1024));
   BILLNET_RETURN_IF_ERROR(range("max_batch", c.max_batch, 1, 1024));
   BILLNET_RETURN_IF_ERROR(range("batch_wait_us", c.batch_wait_us, 0, 1'000'000));
   BILLNET_RETURN_IF_ERROR(range("max_streams", c.max_streams, 1, 1'000'000));
@@ -226,6 +230,10 @@ int ParseCommandLine(int argc, char** argv, ServerConfig* c) {
       ->capture_default_str();
   app.add_option("--threads,--inference-threads", c->inference_threads,
                  "inference worker threads (0: one per core)")
+      ->capture_default_str();
+  app.add_option("--engine-helpers", c->engine_helpers,
+                 "engine threads that split windows and batches with the inference threads "
+                 "(-1: one per core but one; 0: off)")
       ->capture_default_str();
   app.add_option("--max-batch", c->max_batch, "windows per engine batch")->capture_default_str();
   app.add_option("--batch-wait-us", c->batch_wait_us, "longest wait for more windows to batch")

@@ -20,6 +20,7 @@ struct ServerConfig {
   std::string default_stage = "s5";
   int poll_interval_ms = 5000;  // repository polling; 0: off
   int inference_threads = 0;    // 0: one per core
+  int engine_helpers = -1;      // engine threads shared by the inference threads; -1: cores - 1
   int max_batch = 8;
   int batch_wait_us = 2000;
   int max_streams = 1000;

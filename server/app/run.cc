@@ -82,6 +82,9 @@ int RunServer(const ServerConfig& config) {
   co.pool.threads = config.inference_threads > 0
                         ? config.inference_threads
                         : int(std::max(1u, std::thread::hardware_concurrency()));
+  co.pool.engine_helpers = config.engine_helpers >= 0
+                               ? config.engine_helpers
+                               : int(std::max(1u, std::thread::hardware_concurrency())) - 1;
   co.pool.max_batch = config.max_batch;
   co.pool.batch_wait = std::chrono::microseconds(config.batch_wait_us);
   co.limits.max_queued_bytes = size_t(config.max_queued_bytes);
@@ -129,8 +132,11 @@ int RunServer(const ServerConfig& config) {
     spdlog::critical("{}", s.ToString());
     return 1;
   }
-  spdlog::info("serving repository={} default_model={} kernel_variant={} inference_threads={}",
-               ro.root, repository.default_model(), KernelVariant(), co.pool.threads);
+  spdlog::info(
+      "serving repository={} default_model={} kernel_variant={} inference_threads={} "
+      "engine_helpers={}",
+      ro.root, repository.default_model(), KernelVariant(), co.pool.threads,
+      co.pool.engine_helpers);
   if (!config.ready_file.empty()) {
     const std::string tmp = config.ready_file + ".tmp";
     std::ofstream(tmp) << grpc.port() << " " << http.port() << "\n";

@@ -8,6 +8,10 @@ namespace {
 
 class EngineBackend : public InferenceBackend {
  public:
+  explicit EngineBackend(int helpers) {
+    if (helpers > 0) pool_ = std::make_unique<ThreadPool>(helpers);
+  }
+
   void RunBatch(Session* const* sessions, const uint8_t* const* windows, size_t count,
                 Response* responses, Status* statuses) override {
     std::vector<std::vector<uint8_t>> saved;
@@ -15,7 +19,7 @@ class EngineBackend : public InferenceBackend {
       saved.reserve(count);
       for (size_t i = 0; i < count; ++i) saved.push_back(sessions[i]->ExportState());
     }
-    Status s = billnet::RunBatch(sessions, windows, count, responses);
+    Status s = billnet::RunBatch(sessions, windows, count, responses, pool_.get());
     if (s.ok()) {
       for (size_t i = 0; i < count; ++i) statuses[i] = Status::Ok();
       return;
@@ -26,15 +30,20 @@ class EngineBackend : public InferenceBackend {
     }
     for (size_t i = 0; i < count; ++i) {
       Status r = sessions[i]->ImportState(saved[i].data(), saved[i].size());
-      if (r.ok()) r = billnet::RunBatch(&sessions[i], &windows[i], 1, &responses[i]);
+      if (r.ok()) r = billnet::RunBatch(&sessions[i], &windows[i], 1, &responses[i], pool_.get());
       statuses[i] = r;
     }
   }
+
+ private:
+  std::unique_ptr<ThreadPool> pool_;
 };
 
 }  // namespace
 
-std::unique_ptr<InferenceBackend> MakeEngineBackend() { return std::make_unique<EngineBackend>(); }
+std::unique_ptr<InferenceBackend> MakeEngineBackend(int engine_helpers) {
+  return std::make_unique<EngineBackend>(engine_helpers);
+}
 
 InferencePool::InferencePool(InferencePoolOptions options,
                              std::unique_ptr<InferenceBackend> backend)

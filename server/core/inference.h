@@ -46,8 +46,12 @@ class InferenceBackend {
 };
 
 // The engine (billnet::RunBatch); if a batch fails, its sessions' states are
-// restored and each window runs alone, so only the bad entry fails.
-std::unique_ptr<InferenceBackend> MakeEngineBackend();
+// restored and each window runs alone, so only the bad entry fails. With
+// `engine_helpers` > 0 the backend owns a billnet::ThreadPool of that many
+// threads, shared by every pool thread's batches: a batch's windows run on
+// them at once, and a window whose batch leaves threads idle (a lone stream)
+// splits its rows over them.
+std::unique_ptr<InferenceBackend> MakeEngineBackend(int engine_helpers = 0);
 
 struct InferenceTimes {
   Clock::time_point start, end;  // of the batch's engine run
@@ -69,6 +73,9 @@ struct InferencePoolOptions {
   int threads = 2;
   int max_batch = 8;
   std::chrono::microseconds batch_wait{2000};
+  // Helper threads of the engine backend a ServiceCore makes when given none
+  // (MakeEngineBackend); 0: none.
+  int engine_helpers = 0;
 };
 
 class InferencePool {

@@ -91,7 +91,8 @@ ServiceCore::ServiceCore(CoreOptions options, ModelRepository* repository, Metri
       tokens_(tokens),
       decoders_(decoders ? std::move(decoders) : MakeFfmpegDecoderFactory()) {
   pool_ = std::make_unique<InferencePool>(options_.pool,
-                                          backend ? std::move(backend) : MakeEngineBackend());
+                                          backend ? std::move(backend)
+                                                  : MakeEngineBackend(options_.pool.engine_helpers));
   deps_.repository = repository_;
   deps_.pool = pool_.get();
   deps_.metrics = metrics_;

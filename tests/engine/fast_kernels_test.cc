@@ -1069,6 +1069,85 @@ TEST(FastSession, HotPathWithoutTraceAndRunBatchEqualTheReference) {
   }
 }
 
+// Rows split over threads (every variant, pools of 1 and 3 helpers on this
+// machine's cores) and batches spread over them give the reference's results
+// bit for bit, whatever thread ran which row or window.
+TEST(FastSession, ThreadedWindowsAndBatchesEqualTheReference) {
+  ThreadPool one(1), three(3);
+  for (int s = 3; s <= 5; ++s)
+    for (const auto& [name, topo] : {std::pair{"odd", OddTopology()}, {"2x", Billnet2x()}}) {
+      SCOPED_TRACE(std::string(name) + " stage s" + std::to_string(s));
+      auto m = RandomModel(Stage(s), 90 + s, topo);
+      ASSERT_TRUE(m);
+      const size_t units = m->plan().config.lstm_units;
+      // The reference's responses and states over two windows.
+      Session ref(m, KernelChoice::kReference);
+      std::vector<std::vector<uint8_t>> w;
+      std::vector<Response> rr(2);
+      std::vector<std::vector<float>> rh, rc;
+      for (int i = 0; i < 2; ++i) {
+        w.push_back(RandomWindow(*m, 500 + i));
+        ASSERT_TRUE(ref.Run(w[i].data(), w[i].size(), &rr[i]).ok());
+        rh.push_back(ref.h());
+        rc.push_back(ref.c());
+      }
+      for (FastIsa isa : SupportedFastIsas())
+        for (ThreadPool* pool : {&one, &three}) {
+          SCOPED_TRACE(std::string("variant ") + FastIsaName(isa) + ", helpers " +
+                       std::to_string(pool->helpers()));
+          FastRunner runner(*m, isa);
+          std::vector<float> h(units, 0.f), c(units, 0.f);
+          for (int i = 0; i < 2; ++i) {
+            Response rf;
+            runner.Run(w[i].data(), h, c, &rf, nullptr, pool);
+            EXPECT_TRUE(SameResponse(rf, rr[i])) << "window " << i;
+            EXPECT_EQ(h, rh[i]);
+            EXPECT_EQ(c, rc[i]);
+          }
+        }
+      // Four streams in batches on the pool, the state carried over two
+      // rounds: stream k gets window (k + round) % 2, so the streams differ.
+      std::vector<Session> fast;
+      for (int k = 0; k < 4; ++k) fast.emplace_back(m, KernelChoice::kFast);
+      Session other(m, KernelChoice::kReference);  // window 1 then 0
+      Response o0, o1;
+      ASSERT_TRUE(other.Run(w[1].data(), w[1].size(), &o0).ok());
+      const std::vector<float> oh0 = other.h();
+      ASSERT_TRUE(other.Run(w[0].data(), w[0].size(), &o1).ok());
+      const std::vector<float> oh1 = other.h();
+      for (int round = 0; round < 2; ++round) {
+        Session* fb[4];
+        const uint8_t* ptrs[4];
+        for (int k = 0; k < 4; ++k) {
+          fb[k] = &fast[k];
+          ptrs[k] = w[(k + round) % 2].data();
+        }
+        Response fo[4];
+        ASSERT_TRUE(RunBatch(fb, ptrs, 4, fo, &three).ok());
+        for (int k = 0; k < 4; ++k) {
+          const Response& want = k % 2 == 0 ? rr[round] : round == 0 ? o0 : o1;
+          EXPECT_TRUE(SameResponse(fo[k], want)) << "round " << round << " stream " << k;
+          EXPECT_EQ(fast[k].h(), k % 2 == 0 ? rh[round] : round == 0 ? oh0 : oh1) << "stream " << k;
+        }
+      }
+    }
+}
+
+// A threaded batch checks its entries first and names the bad one.
+TEST(FastSession, ThreadedBatchNamesABadEntry) {
+  auto m = RandomModel(Stage::kS5, 3, OddTopology());
+  ASSERT_TRUE(m);
+  ThreadPool pool(2);
+  Session a(m), b(m), c(m);
+  Session* ss[3] = {&a, &b, &c};
+  const auto w = RandomWindow(*m, 1);
+  const uint8_t* ws[3] = {w.data(), nullptr, w.data()};
+  Response out[3];
+  const Status s = RunBatch(ss, ws, 3, out, &pool);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("batch entry 1"), std::string::npos) << s.message();
+}
+
 // Sets BILLNET_KERNELS for one scope.
 class ScopedKernelsEnv {
  public:

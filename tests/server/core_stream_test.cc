@@ -203,8 +203,14 @@ TEST(CoreStreamTest, ClassifyRejectsGarbageAndEmptyInput) {
   EXPECT_EQ(h.core->ClassifySync(unknown, &out).code, Code::kNotFound);
 }
 
-TEST(CoreStreamTest, ConcurrentStreamsDoNotInterfere) {
-  CoreHarness h(OneVersionRepo("core_concurrent"));
+// Also with engine helper threads: batches spread over them and lone windows
+// split their rows, with the same results.
+class ConcurrentStreams : public ::testing::TestWithParam<int> {};
+
+TEST_P(ConcurrentStreams, DoNotInterfere) {
+  CoreOptions options;
+  options.pool.engine_helpers = GetParam();
+  CoreHarness h(OneVersionRepo("core_concurrent_" + std::to_string(GetParam())), options);
   const Model& model = *h.repository->Active("tiny")->model;
   constexpr int kStreams = 4;
   std::vector<std::vector<uint8_t>> clips;
@@ -229,6 +235,9 @@ TEST(CoreStreamTest, ConcurrentStreamsDoNotInterfere) {
     for (size_t j = 0; j < want[i].size(); ++j) ExpectSameWindow(recs[i].windows[j], want[i][j]);
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(CoreStreamTest, ConcurrentStreams, ::testing::Values(0, 2),
+                         [](const auto& info) { return "EngineHelpers" + std::to_string(info.param); });
 
 TEST(CoreStreamTest, GarbageEndsOnlyThatStream) {
   CoreHarness h(OneVersionRepo("core_garbage"));

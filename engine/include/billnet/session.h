@@ -13,6 +13,7 @@
 
 #include "billnet/model.h"
 #include "billnet/status.h"
+#include "billnet/thread_pool.h"
 
 namespace billnet {
 
@@ -86,8 +87,10 @@ class Session {
   // if the size is wrong; the state is unchanged on error. If `trace` is set,
   // every intermediate tensor is appended to it (the same names, shapes and
   // values on both kernel paths). On the fast path `out` is filled in place.
+  // With a `pool`, the fast path splits each layer's rows over its threads
+  // (same result; ignored when tracing and on the reference kernels).
   Status Run(const uint8_t* rgb, size_t size, Response* out,
-             std::vector<TracedTensor>* trace = nullptr);
+             std::vector<TracedTensor>* trace = nullptr, ThreadPool* pool = nullptr);
 
   // Zeroes h and c (a new stream).
   void Reset();
@@ -108,9 +111,12 @@ class Session {
 };
 
 // Runs windows of several sessions in one call (one window per session, the
-// sessions distinct). Each result equals what Session::Run would give.
+// sessions distinct). Each result equals what Session::Run would give. With a
+// `pool`, the windows run on its threads at once and each window's rows are
+// split over whichever threads are free. On error (the lowest failing entry's
+// status, with its index) the other entries may have run.
 Status RunBatch(Session* const* sessions, const uint8_t* const* windows, size_t count,
-                Response* responses);
+                Response* responses, ThreadPool* pool = nullptr);
 
 // Fills probabilities and top classes from scores (softmax over classes of
 // scores / temperature, per step; ties to the lowest index).
