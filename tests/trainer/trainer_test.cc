@@ -251,6 +251,34 @@ TEST(Model, BatchCompositionDoesNotChangeResults) {
   }
 }
 
+// S4's offset anneal (TrainConfig::bsn_anneal_epochs): at lambda 1 a
+// training-mode S4 forward computes the S3 model's function (same thresholds,
+// positive gammas), at lambda 0 plain BSN; eval mode ignores lambda.
+TEST(Model, BsnAnnealStartsAtTheS3FunctionAndEndsAtBsn) {
+  BillnetModel m = RandomModel(51);
+  {
+    torch::NoGradGuard ng;
+    for (auto& [name, bn] : m->norms()) bn->weight.abs_().add_(0.1);
+  }
+  torch::Tensor video = RandomVideo(2);
+  torch::NoGradGuard ng;
+  m->set_stage(Stage::kS3);
+  const torch::Tensor s3 = m->forward(video).logits;
+  m->set_stage(Stage::kS4);
+  const torch::Tensor s4_eval = m->forward(video).logits;
+  ASSERT_FALSE(torch::allclose(s3, s4_eval, 1e-6, 1e-9)) << "S3 and S4 should differ here";
+  m->set_bsn_anneal(1.0);
+  EXPECT_TRUE(torch::allclose(m->forward(video).logits, s4_eval, 0, 0)) << "eval ignores lambda";
+  std::vector<torch::Tensor> saved_var;  // training-mode forwards update them
+  for (auto& [name, bn] : m->norms()) saved_var.push_back(bn->running_var.clone());
+  m->train();
+  EXPECT_TRUE(torch::allclose(m->forward(video).logits, s3, 1e-9, 1e-12));
+  size_t i = 0;
+  for (auto& [name, bn] : m->norms()) bn->running_var.copy_(saved_var[i++]);
+  m->set_bsn_anneal(0.0);
+  EXPECT_TRUE(torch::allclose(m->forward(video).logits, s4_eval, 1e-9, 1e-12));
+}
+
 TEST(Model, EveryStageTrainsWithFiniteGradients) {
   BillnetModel m = RandomModel(41);
   m->train();

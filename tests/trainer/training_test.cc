@@ -179,6 +179,15 @@ TEST(Config, JsonRoundTripAndErrorsNameTheKey) {
   j["import_latent_weight"] = -1;
   s = FromJson(j, &back);
   EXPECT_NE(s.message().find("import_latent_weight"), std::string::npos) << s.message();
+  // bsn_anneal_epochs: off by default, read back, at most S4's epochs.
+  EXPECT_EQ(TrainConfig::Default().bsn_anneal_epochs, 0);
+  j = ToJson(c);
+  j["bsn_anneal_epochs"] = 1;
+  ASSERT_TRUE(FromJson(j, &back).ok());
+  EXPECT_EQ(back.bsn_anneal_epochs, 1);
+  j["bsn_anneal_epochs"] = c.stages[3].epochs + 1;
+  s = FromJson(j, &back);
+  EXPECT_NE(s.message().find("bsn_anneal_epochs"), std::string::npos) << s.message();
 }
 
 TEST(Config, CurriculumRampsTheSceneDifficultyOverStageOneOnly) {

@@ -101,6 +101,14 @@ torch::Tensor BillnetModelImpl::NormAct(const NormSpec& spec, const torch::Tenso
     }
   } else {
     // BSN: a power-of-two scale from gamma / sqrt(var + eps); no offset.
+    // During the S4 anneal, t = the S3 form's threshold, taken before this
+    // batch updates the running variance.
+    torch::Tensor t;
+    if (is_training() && bsn_anneal_ > 0) {
+      torch::NoGradGuard ng;
+      t = bn->running_mean -
+          bn->bias.detach() * torch::sqrt(bn->running_var + eps) / bn->weight.detach();
+    }
     torch::Tensor var;
     if (is_training()) {
       torch::NoGradGuard ng;
@@ -112,6 +120,10 @@ torch::Tensor BillnetModelImpl::NormAct(const NormSpec& spec, const torch::Tenso
     }
     torch::Tensor scale = BsnScale(bn->weight.detach() / torch::sqrt(var + eps));
     y = x * scale.to(x.scalar_type()).view({1, -1, 1, 1, 1});
+    if (t.defined()) {  // y = 2^k (x - lambda t) (see set_bsn_anneal)
+      const torch::Tensor shift = (scale * t * bsn_anneal_).to(x.scalar_type());
+      y = y - shift.view({1, -1, 1, 1, 1});
+    }
   }
   return StageHasBinaryActivations(stage_) ? HeavisideSte(y) : torch::relu(y);
 }

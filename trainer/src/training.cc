@@ -229,6 +229,7 @@ json ToJson(const TrainConfig& c) {
           {"run_fraction", c.run_fraction},
           {"pad_fraction", c.pad_fraction},
           {"import_latent_weight", c.import_latent_weight},
+          {"bsn_anneal_epochs", c.bsn_anneal_epochs},
           {"hold_frames", c.hold_frames},
           {"seed", c.seed},
           {"threads", c.threads},
@@ -260,6 +261,7 @@ Status FromJson(const json& j, TrainConfig* c) {
                                      "run_fraction",
                                      "pad_fraction",
                                      "import_latent_weight",
+                                     "bsn_anneal_epochs",
                                      "hold_frames",
                                      "seed",
                                      "threads",
@@ -320,6 +322,7 @@ Status FromJson(const json& j, TrainConfig* c) {
   BILLNET_RETURN_IF_ERROR(Read(j, "run_fraction", &c->run_fraction, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "pad_fraction", &c->pad_fraction, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "import_latent_weight", &c->import_latent_weight, ""));
+  BILLNET_RETURN_IF_ERROR(Read(j, "bsn_anneal_epochs", &c->bsn_anneal_epochs, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "hold_frames", &c->hold_frames, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "seed", &c->seed, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "threads", &c->threads, ""));
@@ -336,6 +339,9 @@ Status FromJson(const json& j, TrainConfig* c) {
     return InvalidArgument("config: need 1 <= run_min <= run_max");
   if (!(c->import_latent_weight >= 0 && c->import_latent_weight <= 1))
     return InvalidArgument("config: 'import_latent_weight' must be in [0, 1]");
+  if (c->bsn_anneal_epochs < 0 || c->bsn_anneal_epochs > c->stages[3].epochs)
+    return InvalidArgument("config: 'bsn_anneal_epochs' must be in [0, S4's epochs (" +
+                           std::to_string(c->stages[3].epochs) + ")]");
   if (c->run_fraction < 0 || c->run_fraction > 1 || c->pad_fraction < 0 || c->pad_fraction > 1)
     return InvalidArgument("config: 'run_fraction' and 'pad_fraction' must be in [0, 1]");
   if (!(c->decay_rate > 0 && c->decay_rate <= 1))
@@ -941,6 +947,18 @@ Status Trainer::Run() {
         Log(buf);
       }
       const std::vector<BatchPlan> plans = PlanEpoch(stage, epoch);
+      // S4's offset anneal: lambda from 1 to 0 over its first epochs' steps.
+      const bool anneal = stage == 4 && epoch < config_.bsn_anneal_epochs;
+      auto anneal_lambda = [&](size_t step) {
+        const double total = double(config_.bsn_anneal_epochs) * double(plans.size());
+        return std::max(0.0, 1.0 - (double(epoch) * double(plans.size()) + double(step) + 1) / total);
+      };
+      if (anneal) {
+        char buf[128];
+        std::snprintf(buf, sizeof buf, "S4 epoch %d: BSN offset anneal, lambda %.3f -> %.3f",
+                      epoch + 1, anneal_lambda(0), anneal_lambda(plans.size() - 1));
+        Log(buf);
+      }
       model_->train();
       double loss_sum = 0;
       int64_t correct = 0, steps = 0;
@@ -950,6 +968,7 @@ Status Trainer::Run() {
         if (callbacks_.cancel && callbacks_.cancel->load())
           return Cancelled("cancelled at S" + std::to_string(stage) + " epoch " +
                            std::to_string(epoch) + " step " + std::to_string(i));
+        model_->set_bsn_anneal(anneal ? anneal_lambda(i) : 0.0);
         try {
           Step(plans[i], *optimizer_, &loss_sum, &correct, &steps);
         } catch (const std::exception& e) {
@@ -975,6 +994,7 @@ Status Trainer::Run() {
         }
       }
       total_left -= windows_done;
+      model_->set_bsn_anneal(0);
       EpochMetrics m;
       m.stage = stage;
       m.epoch = epoch;

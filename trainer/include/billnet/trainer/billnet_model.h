@@ -35,6 +35,18 @@ class BillnetModelImpl : public torch::nn::Module {
   // Changes the forward per DESIGN table 2.1 (parameters are kept).
   void set_stage(Stage s) { stage_ = s; }
 
+  // The S3 -> S4 offset anneal (TrainConfig::bsn_anneal_epochs). S4 drops the
+  // norms' offsets (BSN: y = 2^k x), which moves every S3 threshold to 0 at
+  // once (measured on billnet-2x-synth: thresholds 0.3-1 sigma from 0, most of
+  // one sign per layer; S4 then fell to a constant output). In training mode
+  // with lambda > 0, S4-S5 norms compute y = 2^k (x - lambda t) instead, t the
+  // threshold of the S3 form (running mean - beta sigma / gamma, from the
+  // norm's own S3 parameters, which BSN leaves unused: beta and the running
+  // mean; gradient-free), so lambda going 1 -> 0 moves the thresholds to 0
+  // gradually. Eval mode and export are always the exact BSN (lambda 0).
+  void set_bsn_anneal(double lambda) { bsn_anneal_ = lambda; }
+  double bsn_anneal() const { return bsn_anneal_; }
+
   // `video`: uint8 [B, T, H, W, 3] of the plan's geometry. `h`, `c`: [B, U]
   // state from the previous window, or undefined for a zero state. The
   // returned logits are the stage's float scores; in S5 they are the engine's
@@ -68,6 +80,7 @@ class BillnetModelImpl : public torch::nn::Module {
 
   TopologyPlan plan_;
   Stage stage_ = Stage::kS1;
+  double bsn_anneal_ = 0;
   std::map<std::string, torch::nn::Conv3d> convs_;
   std::map<std::string, torch::nn::BatchNorm3d> norms_;
 };

@@ -94,6 +94,10 @@ struct TrainConfig {
   // +-this (ShrinkBinaryLatentWeights), so Adam can flip them; 0: kept at +-1
   // (a file's weights then barely move). docs/trainer.md has the measurements.
   double import_latent_weight = 0;
+  // > 0: S4's first this many epochs move the norms' thresholds from their S3
+  // values to BSN's 0 linearly, step by step (BillnetModelImpl::
+  // set_bsn_anneal); 0: at once (the paper). At most S4's epochs.
+  int bsn_anneal_epochs = 0;
   int hold_frames = 3;           // stream step labels: hold a gesture this long
   uint64_t seed = 42;
   int threads = 0;              // torch intra-op threads; 0: hardware
