@@ -340,10 +340,18 @@ Status Session::ImportState(const uint8_t* data, size_t size) {
 
 Status RunBatch(Session* const* sessions, const uint8_t* const* windows, size_t count,
                 Response* responses, ThreadPool* pool) {
+  // Repeats: pairwise for the batch sizes servers use (no allocation), a set
+  // beyond.
   std::set<const Session*> seen;
+  auto repeated = [&](size_t i) {
+    if (count > 64) return !seen.insert(sessions[i]).second;
+    for (size_t k = 0; k < i; ++k)
+      if (sessions[k] == sessions[i]) return true;
+    return false;
+  };
   for (size_t i = 0; i < count; ++i) {
     if (!sessions[i]) return InvalidArgument("batch entry " + std::to_string(i) + " has no session");
-    if (!seen.insert(sessions[i]).second)
+    if (repeated(i))
       return InvalidArgument("batch entry " + std::to_string(i) +
                              " repeats a session (one window per session per batch)");
     if (!windows[i]) return InvalidArgument("batch entry " + std::to_string(i) + " has no window");
@@ -361,11 +369,20 @@ Status RunBatch(Session* const* sessions, const uint8_t* const* windows, size_t 
   }
   // One window per item; a window whose thread finds the others busy splits
   // its rows only over threads that come free (nested ParallelFor).
-  std::vector<Status> statuses(count, Status::Ok());
+  // The lowest failing entry's status; nothing is allocated unless one fails.
+  std::mutex mu;
+  size_t bad = count;
+  Status first;
   pool->ParallelFor(
-      int64_t(count), [&](int64_t i, int) { statuses[i] = run(size_t(i)); }, 1);
-  for (size_t i = 0; i < count; ++i)
-    if (!statuses[i].ok()) return statuses[i].WithContext("batch entry " + std::to_string(i));
+      int64_t(count),
+      [&](int64_t i, int) {
+        Status s = run(size_t(i));
+        if (s.ok()) return;
+        std::lock_guard<std::mutex> lock(mu);
+        if (size_t(i) < bad) bad = size_t(i), first = std::move(s);
+      },
+      1);
+  if (bad < count) return first.WithContext("batch entry " + std::to_string(bad));
   return Status::Ok();
 }
 

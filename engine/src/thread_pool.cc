@@ -14,7 +14,8 @@ namespace {
 // One ParallelFor call. Lives on its caller's stack: the caller returns only
 // once it is out of the open list and no helper works on it (users == 0).
 struct Job {
-  const std::function<void(int64_t, int)>* fn = nullptr;
+  void (*item)(void*, int64_t, int) = nullptr;
+  void* fn = nullptr;
   int64_t n = 0, grain = 1;
   std::atomic<int64_t> next{0};
   int joined = 1;  // slots handed out (the caller has 0); under the pool's lock
@@ -26,7 +27,7 @@ void Drain(Job& j, int slot) {
     const int64_t b = j.next.fetch_add(j.grain, std::memory_order_relaxed);
     if (b >= j.n) return;
     const int64_t e = std::min(j.n, b + j.grain);
-    for (int64_t i = b; i < e; ++i) (*j.fn)(i, slot);
+    for (int64_t i = b; i < e; ++i) j.item(j.fn, i, slot);
   }
 }
 
@@ -108,16 +109,16 @@ ThreadPool::~ThreadPool() {
 
 int ThreadPool::helpers() const { return impl_->helpers; }
 
-void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int)>& fn,
-                             int64_t grain) {
+void ThreadPool::Run(int64_t n, int64_t grain, ItemFn item, void* fn) {
   if (n <= 0) return;
   if (grain <= 0) grain = std::max<int64_t>(1, n / (8 * int64_t(slots())));
   if (impl_->helpers == 0 || n <= grain) {
-    for (int64_t i = 0; i < n; ++i) fn(i, 0);
+    for (int64_t i = 0; i < n; ++i) item(fn, i, 0);
     return;
   }
   Job j;
-  j.fn = &fn;
+  j.item = item;
+  j.fn = fn;
   j.n = n;
   j.grain = grain;
   {

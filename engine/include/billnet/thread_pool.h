@@ -13,8 +13,8 @@
 #define BILLNET_THREAD_POOL_H_
 
 #include <cstdint>
-#include <functional>
 #include <memory>
+#include <type_traits>
 
 namespace billnet {
 
@@ -34,11 +34,20 @@ class ThreadPool {
   // Runs fn(i, slot) once for every i in [0, n) and returns when all are done.
   // `slot` is in [0, slots()) and unique among the threads working on this
   // call at the same time (the caller is 0), so fn may use per-slot scratch.
-  // Items are claimed in chunks of `grain` (0: about n / (8 slots)).
-  void ParallelFor(int64_t n, const std::function<void(int64_t i, int slot)>& fn,
-                   int64_t grain = 0);
+  // Items are claimed in chunks of `grain` (0: about n / (8 slots)). `fn` is
+  // called through a pointer, never copied: a call allocates nothing.
+  template <typename Fn>
+  void ParallelFor(int64_t n, Fn&& fn, int64_t grain = 0) {
+    using F = std::remove_reference_t<Fn>;
+    Run(
+        n, grain, [](void* f, int64_t i, int slot) { (*static_cast<F*>(f))(i, slot); },
+        const_cast<void*>(static_cast<const void*>(std::addressof(fn))));
+  }
 
  private:
+  using ItemFn = void (*)(void* fn, int64_t i, int slot);
+  void Run(int64_t n, int64_t grain, ItemFn item, void* fn);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
