@@ -2,8 +2,6 @@
 // a stream, SIGTERM -> drain -> exit 0; bad configurations exit non-zero.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-
-#include <cstdio>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
