@@ -279,6 +279,32 @@ TEST(Model, BsnAnnealStartsAtTheS3FunctionAndEndsAtBsn) {
   EXPECT_TRUE(torch::allclose(m->forward(video).logits, s4_eval, 1e-9, 1e-12));
 }
 
+// The S3 threshold pull (TrainConfig::s3_threshold_pull): 0 exactly when
+// every S3 boundary lies at x = 0 (beta = gamma mu / sigma), the mean squared
+// distance otherwise, and gradient steps on it remove the distance.
+TEST(Model, ThresholdGapPenaltyMeasuresTheDistanceToBsnAndPullsTowardIt) {
+  BillnetModel m = RandomModel(61);
+  {
+    torch::NoGradGuard ng;
+    for (auto& [name, bn] : m->norms()) bn->weight.abs_().add_(0.2);
+  }
+  const double before = ThresholdGapPenalty(*m).item<double>();
+  EXPECT_GT(before, 0.01);
+  torch::optim::Adam adam(m->parameters(), torch::optim::AdamOptions(0.01));
+  for (int i = 0; i < 1000; ++i) {
+    adam.zero_grad();
+    ThresholdGapPenalty(*m).backward();
+    adam.step();
+  }
+  EXPECT_LT(ThresholdGapPenalty(*m).item<double>(), 1e-3 * before);
+  {
+    torch::NoGradGuard ng;  // every boundary at x = 0: exactly 0
+    for (auto& [name, bn] : m->norms())
+      bn->bias.copy_(bn->weight * bn->running_mean / torch::sqrt(bn->running_var + 1e-5));
+  }
+  EXPECT_LT(ThresholdGapPenalty(*m).item<double>(), 1e-20);
+}
+
 TEST(Model, EveryStageTrainsWithFiniteGradients) {
   BillnetModel m = RandomModel(41);
   m->train();

@@ -188,6 +188,15 @@ TEST(Config, JsonRoundTripAndErrorsNameTheKey) {
   j["bsn_anneal_epochs"] = c.stages[3].epochs + 1;
   s = FromJson(j, &back);
   EXPECT_NE(s.message().find("bsn_anneal_epochs"), std::string::npos) << s.message();
+  // s3_threshold_pull: off by default, read back, range-checked.
+  EXPECT_EQ(TrainConfig::Default().s3_threshold_pull, 0);
+  j = ToJson(c);
+  j["s3_threshold_pull"] = 0.5;
+  ASSERT_TRUE(FromJson(j, &back).ok());
+  EXPECT_EQ(back.s3_threshold_pull, 0.5);
+  j["s3_threshold_pull"] = -1;
+  s = FromJson(j, &back);
+  EXPECT_NE(s.message().find("s3_threshold_pull"), std::string::npos) << s.message();
 }
 
 TEST(Config, CurriculumRampsTheSceneDifficultyOverStageOneOnly) {

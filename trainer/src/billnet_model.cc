@@ -315,6 +315,22 @@ void ShrinkBinaryLatentWeights(BillnetModelImpl& model, double alpha) {
   model.dense.mul_(alpha);
 }
 
+torch::Tensor ThresholdGapPenalty(BillnetModelImpl& model) {
+  torch::Tensor sum;
+  int64_t n = 0;
+  for (auto& [name, bn] : model.norms()) {
+    const double eps = bn->options.eps();
+    const torch::Tensor mu_over_sigma =
+        (bn->running_mean / torch::sqrt(bn->running_var + eps)).detach();
+    const torch::Tensor offset = bn->bias - bn->weight * mu_over_sigma;
+    const torch::Tensor gap = offset / bn->weight.abs().clamp_min(0.1);
+    const torch::Tensor s = (gap * gap).sum();
+    sum = sum.defined() ? sum + s : s;
+    n += gap.numel();
+  }
+  return n > 0 ? sum / double(n) : torch::zeros({});
+}
+
 ModelWeights ExportWeights(BillnetModelImpl& model, Stage stage) {
   torch::NoGradGuard ng;
   const bool qw = StageHasBinaryWeights(stage);

@@ -230,6 +230,7 @@ json ToJson(const TrainConfig& c) {
           {"pad_fraction", c.pad_fraction},
           {"import_latent_weight", c.import_latent_weight},
           {"bsn_anneal_epochs", c.bsn_anneal_epochs},
+          {"s3_threshold_pull", c.s3_threshold_pull},
           {"hold_frames", c.hold_frames},
           {"seed", c.seed},
           {"threads", c.threads},
@@ -262,6 +263,7 @@ Status FromJson(const json& j, TrainConfig* c) {
                                      "pad_fraction",
                                      "import_latent_weight",
                                      "bsn_anneal_epochs",
+                                     "s3_threshold_pull",
                                      "hold_frames",
                                      "seed",
                                      "threads",
@@ -323,6 +325,7 @@ Status FromJson(const json& j, TrainConfig* c) {
   BILLNET_RETURN_IF_ERROR(Read(j, "pad_fraction", &c->pad_fraction, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "import_latent_weight", &c->import_latent_weight, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "bsn_anneal_epochs", &c->bsn_anneal_epochs, ""));
+  BILLNET_RETURN_IF_ERROR(Read(j, "s3_threshold_pull", &c->s3_threshold_pull, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "hold_frames", &c->hold_frames, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "seed", &c->seed, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "threads", &c->threads, ""));
@@ -339,6 +342,8 @@ Status FromJson(const json& j, TrainConfig* c) {
     return InvalidArgument("config: need 1 <= run_min <= run_max");
   if (!(c->import_latent_weight >= 0 && c->import_latent_weight <= 1))
     return InvalidArgument("config: 'import_latent_weight' must be in [0, 1]");
+  if (!(c->s3_threshold_pull >= 0 && c->s3_threshold_pull <= 1e6))
+    return InvalidArgument("config: 's3_threshold_pull' must be in [0, 1e6]");
   if (c->bsn_anneal_epochs < 0 || c->bsn_anneal_epochs > c->stages[3].epochs)
     return InvalidArgument("config: 'bsn_anneal_epochs' must be in [0, S4's epochs (" +
                            std::to_string(c->stages[3].epochs) + ")]");
@@ -669,6 +674,8 @@ void Trainer::Step(const BatchPlan& b, torch::optim::Adam& opt, double* loss_sum
     *correct += logits.argmax(1).eq(target).sum().item<int64_t>();
     *steps += int64_t(labels.size());
   }
+  if (model_->stage() == Stage::kS3 && config_.s3_threshold_pull > 0)
+    (ThresholdGapPenalty(*model_) * config_.s3_threshold_pull).backward();
   opt.step();
 }
 

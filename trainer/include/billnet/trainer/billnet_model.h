@@ -147,6 +147,14 @@ void NormalizeBinaryNormScales(BillnetModelImpl& model);
 // alpha / lr steps of a sign flip. No-op in S1.
 void ShrinkBinaryLatentWeights(BillnetModelImpl& model, double alpha);
 
+// How far S3's thresholds lie from BSN's (TrainConfig::s3_threshold_pull):
+// the mean over every norm channel of (offset / max(|gamma|, 0.1))^2, offset =
+// beta - gamma mu / sigma (running statistics, no gradient) - the distance,
+// in units of the batch-normalized input, between the channel's S3 decision
+// boundary and x = 0, where S4's offset-free BSN puts it. Gradient to gamma
+// and beta; 0 when every S3 boundary is already at x = 0.
+torch::Tensor ThresholdGapPenalty(BillnetModelImpl& model);
+
 }  // namespace billnet::trainer
 
 #endif  // BILLNET_TRAINER_BILLNET_MODEL_H_

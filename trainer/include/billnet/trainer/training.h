@@ -98,6 +98,9 @@ struct TrainConfig {
   // values to BSN's 0 linearly, step by step (BillnetModelImpl::
   // set_bsn_anneal); 0: at once (the paper). At most S4's epochs.
   int bsn_anneal_epochs = 0;
+  // > 0: every S3 step adds this times ThresholdGapPenalty to the loss, so S3
+  // learns decision boundaries near x = 0, where S4's BSN puts them; 0: off.
+  double s3_threshold_pull = 0;
   int hold_frames = 3;           // stream step labels: hold a gesture this long
   uint64_t seed = 42;
   int threads = 0;              // torch intra-op threads; 0: hardware
