@@ -6,7 +6,10 @@
 //   - S5 per layer (each convolution alone, bench/layer_kernels.h) against a
 //     roofline measured on this CPU (bench/roofline.h): `limit_fraction`;
 //   - libtorch's float forward of the same topology (bench/torch_baseline.h):
-//     `speedup_vs_libtorch`.
+//     `speedup_vs_libtorch`;
+//   - with --threads N > 1, S3-S5 again on a billnet::ThreadPool of N - 1
+//     helpers (rows split within a window, a batch's windows spread): wall
+//     time per clip and clips/s, in their own table and JSON "threaded".
 // Times are process CPU time (per core, robust to other load), medians of
 // repetitions; wall times are reported beside them.
 #include <unistd.h>
@@ -27,6 +30,7 @@
 #include "billnet/cost.h"
 #include "billnet/model.h"
 #include "billnet/session.h"
+#include "billnet/thread_pool.h"
 #include "billnet/viz/charts.h"
 #include "billnet/viz/png.h"
 #include "layer_kernels.h"
@@ -51,6 +55,7 @@ struct Options {
   std::string plot;
   uint64_t seed = 1;
   bool json = false;
+  int threads = 1;  // > 1: also the threaded runs
 };
 
 std::string ReadFirst(const std::string& path, const std::string& key) {
@@ -141,6 +146,7 @@ ModelInfo Info(const TopologyConfig& topo, Stage stage) {
 struct StageResult {
   Stage stage;
   int batch = 1;
+  int threads = 1;
   std::string kernels;
   Timing per_call;  // one call = `batch` clips
   double cpu_ms_per_clip() const { return 1e3 * per_call.cpu_s / batch; }
@@ -150,7 +156,7 @@ struct StageResult {
 // Times whole windows of one stage at one batch size. Sessions use
 // KernelChoice::kDefault, so BILLNET_KERNELS applies as in the server.
 StatusOr<StageResult> RunStage(const TopologyPlan& plan, Stage stage, int batch,
-                               const Options& opt) {
+                               const Options& opt, ThreadPool* pool = nullptr) {
   auto model = Model::FromParts(Info(plan.config, stage), RandomWeights(plan, stage, opt.seed));
   if (!model.ok()) return model.status();
   std::vector<Session> sessions;
@@ -168,9 +174,9 @@ StatusOr<StageResult> RunStage(const TopologyPlan& plan, Stage stage, int batch,
   std::vector<Response> responses(batch);
   Status status;
   auto call = [&] {
-    Status s = batch == 1 ? sessions[0].Run(window_ptrs[0], bytes, &responses[0])
+    Status s = batch == 1 ? sessions[0].Run(window_ptrs[0], bytes, &responses[0], nullptr, pool)
                           : RunBatch(session_ptrs.data(), window_ptrs.data(), size_t(batch),
-                                     responses.data());
+                                     responses.data(), pool);
     if (!s.ok()) status = s;
   };
   call();  // first call: response vectors, caches
@@ -179,6 +185,7 @@ StatusOr<StageResult> RunStage(const TopologyPlan& plan, Stage stage, int batch,
   StageResult r;
   r.stage = stage;
   r.batch = batch;
+  r.threads = pool ? pool->slots() : 1;
   r.kernels = sessions[0].kernels();
   r.per_call = TimeCalls(call, reference ? opt.reference_repetitions : opt.repetitions,
                          reference ? 0.0 : opt.min_time);
@@ -344,6 +351,45 @@ int Run(const Options& opt) {
     PrintTable(rows);
     std::printf("\n");
     std::fflush(stdout);
+  }
+
+  // ------------------------------------------------------------ threaded
+  if (opt.threads > 1) {
+    ThreadPool pool(opt.threads - 1);
+    Json jthreaded = Json::array();
+    std::vector<std::vector<std::string>> trows{
+        {"stage", "batch", "threads", "ms/clip (wall)", "clips/s", "vs 1 thread (wall)"}};
+    for (int s : opt.stages) {
+      if (s < 3) continue;  // S1-S2 run the reference kernels, one thread
+      for (int b : opt.batches) {
+        auto r = RunStage(plan, Stage(s), b, opt, &pool);
+        if (!r.ok()) {
+          std::fprintf(stderr, "billnet-bench: stage s%d batch %d, %d threads: %s\n", s, b,
+                       opt.threads, r.status().ToString().c_str());
+          return 1;
+        }
+        double one = 0;
+        for (const auto& o : stages)
+          if (o.stage == r->stage && o.batch == b) one = o.wall_ms_per_clip();
+        const double ratio = one > 0 ? r->wall_ms_per_clip() / one : 0;
+        jthreaded.push_back({{"stage", StageName(r->stage)},
+                             {"batch", b},
+                             {"threads", r->threads},
+                             {"wall_ms_per_clip", r->wall_ms_per_clip()},
+                             {"clips_per_s", 1e3 / r->wall_ms_per_clip()},
+                             {"wall_ratio_vs_one_thread", ratio}});
+        trows.push_back({StageName(r->stage), std::to_string(b), std::to_string(r->threads),
+                         Fmt("%.2f", r->wall_ms_per_clip()),
+                         Fmt("%.1f", 1e3 / r->wall_ms_per_clip()), Fmt("%.2f", ratio)});
+      }
+    }
+    out["threaded"] = jthreaded;
+    if (!opt.json) {
+      std::printf("Engine on %d threads (billnet::ThreadPool), wall time\n", opt.threads);
+      PrintTable(trows);
+      std::printf("\n");
+      std::fflush(stdout);
+    }
   }
 
   // ------------------------------------------------------------ roofline
@@ -583,6 +629,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"avx512", "avx2", "scalar"}));
   app.add_option("--plot", opt.plot, "write a PNG of S5 per-layer time vs roofline");
   app.add_option("--seed", opt.seed, "seed of the random weights and inputs (default 1)");
+  app.add_option("--threads", opt.threads,
+                 "also run S3-S5 on this many threads (a billnet::ThreadPool; default 1: no)")
+      ->check(CLI::Range(1, 256));
   app.add_option("--base-channels", t.base_channels, "n (default 64)");
   app.add_option("--groups", t.groups, "g (default 4)");
   app.add_option("--lstm-units", t.lstm_units, "4m (default 128)");
