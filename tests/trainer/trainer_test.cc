@@ -305,6 +305,30 @@ TEST(Model, ThresholdGapPenaltyMeasuresTheDistanceToBsnAndPullsTowardIt) {
   EXPECT_LT(ThresholdGapPenalty(*m).item<double>(), 1e-20);
 }
 
+// bsn_scale "rms" changes which values the straight-through window passes,
+// never the forward: same S4 logits in training mode, and gradient still
+// reaches the first layer.
+TEST(Model, BsnRmsScaleKeepsTheForward) {
+  BillnetModel m = RandomModel(71);
+  m->set_stage(Stage::kS4);
+  m->train();
+  torch::Tensor video = RandomVideo(2);
+  auto run = [&](bool rms, torch::Tensor* grad_norm) {
+    m->set_bsn_rms(rms);
+    m->zero_grad();
+    ForwardResult fr = m->forward(video);
+    fr.logits.sum().backward();
+    *grad_norm = m->conv("stem.conv")->weight.grad().abs().sum().detach().clone();
+    return fr.logits.detach().clone();
+  };
+  torch::Tensor g_std, g_rms;
+  const torch::Tensor std_logits = run(false, &g_std);
+  const torch::Tensor rms_logits = run(true, &g_rms);
+  EXPECT_TRUE(torch::equal(std_logits, rms_logits));
+  EXPECT_GT(g_rms.item<double>(), 0.0);
+  EXPECT_TRUE(std::isfinite(g_rms.item<double>()));
+}
+
 TEST(Model, EveryStageTrainsWithFiniteGradients) {
   BillnetModel m = RandomModel(41);
   m->train();

@@ -197,6 +197,15 @@ TEST(Config, JsonRoundTripAndErrorsNameTheKey) {
   j["s3_threshold_pull"] = -1;
   s = FromJson(j, &back);
   EXPECT_NE(s.message().find("s3_threshold_pull"), std::string::npos) << s.message();
+  // bsn_scale: "std" by default, "rms" read back, anything else named.
+  EXPECT_EQ(TrainConfig::Default().bsn_scale, "std");
+  j = ToJson(c);
+  j["bsn_scale"] = "rms";
+  ASSERT_TRUE(FromJson(j, &back).ok());
+  EXPECT_EQ(back.bsn_scale, "rms");
+  j["bsn_scale"] = "mad";
+  s = FromJson(j, &back);
+  EXPECT_NE(s.message().find("bsn_scale"), std::string::npos) << s.message();
 }
 
 TEST(Config, CurriculumRampsTheSceneDifficultyOverStageOneOnly) {

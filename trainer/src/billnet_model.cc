@@ -112,7 +112,8 @@ torch::Tensor BillnetModelImpl::NormAct(const NormSpec& spec, const torch::Tenso
     torch::Tensor var;
     if (is_training()) {
       torch::NoGradGuard ng;
-      var = x.detach().var({0, 2, 3, 4}, /*unbiased=*/false);
+      var = bsn_rms_ ? x.detach().square().mean({0, 2, 3, 4})
+                     : x.detach().var({0, 2, 3, 4}, /*unbiased=*/false);
       const int64_t n = x.numel() / x.size(1);
       bn->running_var.mul_(1 - momentum).add_(var * (momentum * n / std::max<int64_t>(n - 1, 1)));
     } else {

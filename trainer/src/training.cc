@@ -231,6 +231,7 @@ json ToJson(const TrainConfig& c) {
           {"import_latent_weight", c.import_latent_weight},
           {"bsn_anneal_epochs", c.bsn_anneal_epochs},
           {"s3_threshold_pull", c.s3_threshold_pull},
+          {"bsn_scale", c.bsn_scale},
           {"hold_frames", c.hold_frames},
           {"seed", c.seed},
           {"threads", c.threads},
@@ -264,6 +265,7 @@ Status FromJson(const json& j, TrainConfig* c) {
                                      "import_latent_weight",
                                      "bsn_anneal_epochs",
                                      "s3_threshold_pull",
+                                     "bsn_scale",
                                      "hold_frames",
                                      "seed",
                                      "threads",
@@ -326,6 +328,9 @@ Status FromJson(const json& j, TrainConfig* c) {
   BILLNET_RETURN_IF_ERROR(Read(j, "import_latent_weight", &c->import_latent_weight, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "bsn_anneal_epochs", &c->bsn_anneal_epochs, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "s3_threshold_pull", &c->s3_threshold_pull, ""));
+  BILLNET_RETURN_IF_ERROR(Read(j, "bsn_scale", &c->bsn_scale, ""));
+  if (c->bsn_scale != "std" && c->bsn_scale != "rms")
+    return InvalidArgument("config: 'bsn_scale' must be \"std\" or \"rms\"");
   BILLNET_RETURN_IF_ERROR(Read(j, "hold_frames", &c->hold_frames, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "seed", &c->seed, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "threads", &c->threads, ""));
@@ -685,6 +690,7 @@ Status Trainer::Prepare() {
   if (config_.threads > 0) torch::set_num_threads(config_.threads);
   torch::manual_seed(config_.seed);
   model_ = BillnetModel(plan_);
+  model_->set_bsn_rms(config_.bsn_scale == "rms");
   if (config_.device == "cuda" && !torch::cuda::is_available())
     return Unsupported("config: device \"cuda\" but libtorch sees no CUDA device");
   if (config_.device == "cuda" || (config_.device == "auto" && torch::cuda::is_available())) {

@@ -47,6 +47,14 @@ class BillnetModelImpl : public torch::nn::Module {
   void set_bsn_anneal(double lambda) { bsn_anneal_ = lambda; }
   double bsn_anneal() const { return bsn_anneal_; }
 
+  // What a training-mode S4-S5 norm divides by (TrainConfig::bsn_scale):
+  // false: the batch's standard deviation; true: its root mean square. The
+  // positive scale never changes H's output, only which values land in the
+  // straight-through window |y| <= 1: an offset-free input whose mean is far
+  // from 0 in units of its spread has |x / sigma| > 1 almost everywhere (no
+  // gradient), while |x / rms| stays about 1.
+  void set_bsn_rms(bool rms) { bsn_rms_ = rms; }
+
   // `video`: uint8 [B, T, H, W, 3] of the plan's geometry. `h`, `c`: [B, U]
   // state from the previous window, or undefined for a zero state. The
   // returned logits are the stage's float scores; in S5 they are the engine's
@@ -81,6 +89,7 @@ class BillnetModelImpl : public torch::nn::Module {
   TopologyPlan plan_;
   Stage stage_ = Stage::kS1;
   double bsn_anneal_ = 0;
+  bool bsn_rms_ = false;
   std::map<std::string, torch::nn::Conv3d> convs_;
   std::map<std::string, torch::nn::BatchNorm3d> norms_;
 };

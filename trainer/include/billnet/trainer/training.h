@@ -101,6 +101,10 @@ struct TrainConfig {
   // > 0: every S3 step adds this times ThresholdGapPenalty to the loss, so S3
   // learns decision boundaries near x = 0, where S4's BSN puts them; 0: off.
   double s3_threshold_pull = 0;
+  // S4-S5 training divides by the batch's "std" (default) or "rms" before the
+  // power-of-two rounding (BillnetModelImpl::set_bsn_rms); inference is the
+  // same either way.
+  std::string bsn_scale = "std";
   int hold_frames = 3;           // stream step labels: hold a gesture this long
   uint64_t seed = 42;
   int threads = 0;              // torch intra-op threads; 0: hardware
