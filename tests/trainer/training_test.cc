@@ -206,6 +206,15 @@ TEST(Config, JsonRoundTripAndErrorsNameTheKey) {
   j["bsn_scale"] = "mad";
   s = FromJson(j, &back);
   EXPECT_NE(s.message().find("bsn_scale"), std::string::npos) << s.message();
+  // s3_norm_lr_scale: 1 by default, read back, must be positive.
+  EXPECT_EQ(TrainConfig::Default().s3_norm_lr_scale, 1);
+  j = ToJson(c);
+  j["s3_norm_lr_scale"] = 30;
+  ASSERT_TRUE(FromJson(j, &back).ok());
+  EXPECT_EQ(back.s3_norm_lr_scale, 30);
+  j["s3_norm_lr_scale"] = 0;
+  s = FromJson(j, &back);
+  EXPECT_NE(s.message().find("s3_norm_lr_scale"), std::string::npos) << s.message();
 }
 
 TEST(Config, CurriculumRampsTheSceneDifficultyOverStageOneOnly) {
@@ -642,6 +651,43 @@ TEST(Training, ResumeAfterAKillGivesTheSameWeightsAsAnUninterruptedRun) {
   epochs_run = 0;
   ASSERT_TRUE(Train(b, count).ok());
   EXPECT_EQ(epochs_run, 0);
+  fs::remove_all(dir);
+}
+
+// S3 with the threshold pull and the norms in their own Adam group
+// (s3_norm_lr_scale): a killed run resumes to the same weights (both groups'
+// state is checkpointed).
+TEST(Training, S3WithItsOwnNormGroupResumesToTheSameWeights) {
+  const fs::path dir = TempDir("resume_s3");
+  auto config = [&](const char* name) {
+    TrainConfig c = TinyConfig(dir / name);
+    c.first_stage = 1;
+    c.last_stage = 3;
+    c.stages[0].epochs = 1;
+    c.stages[1].epochs = 1;
+    c.stages[2].epochs = 2;
+    c.s3_threshold_pull = 1.0;
+    c.s3_norm_lr_scale = 10;
+    return c;
+  };
+  TrainConfig a = config("a");
+  Status sa = Train(a);
+  ASSERT_TRUE(sa.ok()) << sa.ToString();
+  TrainConfig b = config("b");
+  std::atomic<bool> cancel{false};
+  TrainCallbacks cb;
+  cb.on_epoch = [&](const EpochMetrics& m) {
+    if (m.stage == 3 && m.epoch == 0) cancel = true;
+  };
+  cb.cancel = &cancel;
+  EXPECT_EQ(Train(b, cb).code(), StatusCode::kCancelled);
+  ASSERT_TRUE(Train(b).ok());
+  std::vector<torch::Tensor> pa =
+      Params((fs::path(a.checkpoint_dir) / "checkpoint.pt").string(), a);
+  std::vector<torch::Tensor> pb =
+      Params((fs::path(b.checkpoint_dir) / "checkpoint.pt").string(), b);
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << i;
   fs::remove_all(dir);
 }
 

@@ -231,6 +231,7 @@ json ToJson(const TrainConfig& c) {
           {"import_latent_weight", c.import_latent_weight},
           {"bsn_anneal_epochs", c.bsn_anneal_epochs},
           {"s3_threshold_pull", c.s3_threshold_pull},
+          {"s3_norm_lr_scale", c.s3_norm_lr_scale},
           {"bsn_scale", c.bsn_scale},
           {"hold_frames", c.hold_frames},
           {"seed", c.seed},
@@ -265,6 +266,7 @@ Status FromJson(const json& j, TrainConfig* c) {
                                      "import_latent_weight",
                                      "bsn_anneal_epochs",
                                      "s3_threshold_pull",
+                                     "s3_norm_lr_scale",
                                      "bsn_scale",
                                      "hold_frames",
                                      "seed",
@@ -328,6 +330,9 @@ Status FromJson(const json& j, TrainConfig* c) {
   BILLNET_RETURN_IF_ERROR(Read(j, "import_latent_weight", &c->import_latent_weight, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "bsn_anneal_epochs", &c->bsn_anneal_epochs, ""));
   BILLNET_RETURN_IF_ERROR(Read(j, "s3_threshold_pull", &c->s3_threshold_pull, ""));
+  BILLNET_RETURN_IF_ERROR(Read(j, "s3_norm_lr_scale", &c->s3_norm_lr_scale, ""));
+  if (!(c->s3_norm_lr_scale > 0 && c->s3_norm_lr_scale <= 1e4))
+    return InvalidArgument("config: 's3_norm_lr_scale' must be in (0, 1e4]");
   BILLNET_RETURN_IF_ERROR(Read(j, "bsn_scale", &c->bsn_scale, ""));
   if (c->bsn_scale != "std" && c->bsn_scale != "rms")
     return InvalidArgument("config: 'bsn_scale' must be \"std\" or \"rms\"");
@@ -571,6 +576,11 @@ class Trainer {
   RunState state_;
   fs::path ckpt_dir_, version_dir_;
   std::unique_ptr<torch::optim::Adam> optimizer_;
+  // Adam for `stage`: one group, or in S3 with s3_norm_lr_scale != 1 two
+  // (everything else, then the norms' gamma and beta).
+  std::unique_ptr<torch::optim::Adam> MakeOptimizer(int stage);
+  // Sets each group's learning rate for (stage, epoch).
+  void SetLearningRates(int stage, int epoch);
   double seconds_per_window_ = 0;  // measured, for the ETA
   json provenance_data_;
 };
@@ -682,6 +692,35 @@ void Trainer::Step(const BatchPlan& b, torch::optim::Adam& opt, double* loss_sum
   if (model_->stage() == Stage::kS3 && config_.s3_threshold_pull > 0)
     (ThresholdGapPenalty(*model_) * config_.s3_threshold_pull).backward();
   opt.step();
+}
+
+std::unique_ptr<torch::optim::Adam> Trainer::MakeOptimizer(int stage) {
+  const double lr = LearningRate(stage, 0);
+  if (stage != 3 || config_.s3_norm_lr_scale == 1)
+    return std::make_unique<torch::optim::Adam>(model_->parameters(), torch::optim::AdamOptions(lr));
+  std::vector<torch::Tensor> norm, other;
+  std::set<const void*> in_norm;
+  for (auto& [name, bn] : model_->norms()) {
+    norm.push_back(bn->weight);
+    norm.push_back(bn->bias);
+    in_norm.insert(bn->weight.unsafeGetTensorImpl());
+    in_norm.insert(bn->bias.unsafeGetTensorImpl());
+  }
+  for (const torch::Tensor& p : model_->parameters())
+    if (!in_norm.count(p.unsafeGetTensorImpl())) other.push_back(p);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(other, std::make_unique<torch::optim::AdamOptions>(lr));
+  groups.emplace_back(norm,
+                      std::make_unique<torch::optim::AdamOptions>(lr * config_.s3_norm_lr_scale));
+  return std::make_unique<torch::optim::Adam>(std::move(groups), torch::optim::AdamOptions(lr));
+}
+
+void Trainer::SetLearningRates(int stage, int epoch) {
+  const double lr = LearningRate(stage, epoch);
+  auto& groups = optimizer_->param_groups();
+  for (size_t i = 0; i < groups.size(); ++i)
+    static_cast<torch::optim::AdamOptions&>(groups[i].options())
+        .lr(i == 1 ? lr * config_.s3_norm_lr_scale : lr);
 }
 
 Status Trainer::Prepare() {
@@ -822,8 +861,7 @@ Status Trainer::Resume() {
       model_->load(archive);
       state_ = RunStateFromJson(json::parse(state_v.toStringRef()));
       model_->set_stage(Stage(state_.stage));
-      optimizer_ = std::make_unique<torch::optim::Adam>(
-          model_->parameters(), torch::optim::AdamOptions(LearningRate(state_.stage, 0)));
+      optimizer_ = MakeOptimizer(state_.stage);
       if (state_.epoch > 0) {
         torch::serialize::InputArchive opt;
         if (archive.try_read("optimizer", opt)) optimizer_->load(opt);
@@ -941,14 +979,11 @@ Status Trainer::Run() {
     const int stage = state_.stage;
     const StageSchedule& sched = config_.stages[stage - 1];
     model_->set_stage(Stage(stage));
-    if (!optimizer_)
-      optimizer_ = std::make_unique<torch::optim::Adam>(
-          model_->parameters(), torch::optim::AdamOptions(LearningRate(stage, 0)));
+    if (!optimizer_) optimizer_ = MakeOptimizer(stage);
     while (state_.epoch < sched.epochs) {
       const int epoch = state_.epoch;
       const double lr = LearningRate(stage, epoch);
-      for (auto& group : optimizer_->param_groups())
-        static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+      SetLearningRates(stage, epoch);
       BILLNET_RETURN_IF_ERROR(LoadEpochData(stage, epoch));
       if (config_.train.kind == "synth" && config_.train.fresh_each_epoch &&
           (config_.train.curriculum_epochs > 0 || !config_.train.class_curriculum.empty())) {

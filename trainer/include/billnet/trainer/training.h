@@ -101,6 +101,9 @@ struct TrainConfig {
   // > 0: every S3 step adds this times ThresholdGapPenalty to the loss, so S3
   // learns decision boundaries near x = 0, where S4's BSN puts them; 0: off.
   double s3_threshold_pull = 0;
+  // S3's norm parameters (gamma, beta) learn at this times S3's learning rate
+  // (their own Adam group), so the pull can move the thresholds; 1: one group.
+  double s3_norm_lr_scale = 1;
   // S4-S5 training divides by the batch's "std" (default) or "rms" before the
   // power-of-two rounding (BillnetModelImpl::set_bsn_rms); inference is the
   // same either way.
