@@ -170,51 +170,29 @@ TEST(Config, JsonRoundTripAndErrorsNameTheKey) {
   j["topology"]["base_channels"] = 8;
   EXPECT_FALSE(FromJson(j, &back).ok());
   EXPECT_EQ(LoadTrainConfig("/nonexistent/config.json", &back).code(), StatusCode::kNotFound);
-  // import_latent_weight: off by default, read back, range-checked.
-  EXPECT_EQ(TrainConfig::Default().import_latent_weight, 0);
-  j = ToJson(c);
-  j["import_latent_weight"] = 0.05;
-  ASSERT_TRUE(FromJson(j, &back).ok());
-  EXPECT_EQ(back.import_latent_weight, 0.05);
-  j["import_latent_weight"] = -1;
-  s = FromJson(j, &back);
-  EXPECT_NE(s.message().find("import_latent_weight"), std::string::npos) << s.message();
-  // bsn_anneal_epochs: off by default, read back, at most S4's epochs.
-  EXPECT_EQ(TrainConfig::Default().bsn_anneal_epochs, 0);
-  j = ToJson(c);
-  j["bsn_anneal_epochs"] = 1;
-  ASSERT_TRUE(FromJson(j, &back).ok());
-  EXPECT_EQ(back.bsn_anneal_epochs, 1);
-  j["bsn_anneal_epochs"] = c.stages[3].epochs + 1;
-  s = FromJson(j, &back);
-  EXPECT_NE(s.message().find("bsn_anneal_epochs"), std::string::npos) << s.message();
-  // s3_threshold_pull: off by default, read back, range-checked.
-  EXPECT_EQ(TrainConfig::Default().s3_threshold_pull, 0);
-  j = ToJson(c);
-  j["s3_threshold_pull"] = 0.5;
-  ASSERT_TRUE(FromJson(j, &back).ok());
-  EXPECT_EQ(back.s3_threshold_pull, 0.5);
-  j["s3_threshold_pull"] = -1;
-  s = FromJson(j, &back);
-  EXPECT_NE(s.message().find("s3_threshold_pull"), std::string::npos) << s.message();
-  // bsn_scale: "std" by default, "rms" read back, anything else named.
-  EXPECT_EQ(TrainConfig::Default().bsn_scale, "std");
-  j = ToJson(c);
-  j["bsn_scale"] = "rms";
-  ASSERT_TRUE(FromJson(j, &back).ok());
-  EXPECT_EQ(back.bsn_scale, "rms");
-  j["bsn_scale"] = "mad";
-  s = FromJson(j, &back);
-  EXPECT_NE(s.message().find("bsn_scale"), std::string::npos) << s.message();
-  // s3_norm_lr_scale: 1 by default, read back, must be positive.
-  EXPECT_EQ(TrainConfig::Default().s3_norm_lr_scale, 1);
-  j = ToJson(c);
-  j["s3_norm_lr_scale"] = 30;
-  ASSERT_TRUE(FromJson(j, &back).ok());
-  EXPECT_EQ(back.s3_norm_lr_scale, 30);
-  j["s3_norm_lr_scale"] = 0;
-  s = FromJson(j, &back);
-  EXPECT_NE(s.message().find("s3_norm_lr_scale"), std::string::npos) << s.message();
+  // The training knobs: default, a value read back, a bad value named.
+  struct Knob {
+    const char* key;
+    nlohmann::json fallback, good, bad;
+  };
+  const Knob knobs[] = {
+      {"import_latent_weight", 0.0, 0.05, -1},
+      {"bsn_anneal_epochs", 0, 1, c.stages[3].epochs + 1},  // at most S4's epochs
+      {"s3_threshold_pull", 0.0, 0.5, -1},
+      {"bsn_scale", "std", "rms", "mad"},
+      {"s3_norm_lr_scale", 1.0, 30.0, 0},
+  };
+  for (const Knob& k : knobs) {
+    SCOPED_TRACE(k.key);
+    EXPECT_EQ(ToJson(TrainConfig::Default())[k.key], k.fallback);
+    j = ToJson(c);
+    j[k.key] = k.good;
+    ASSERT_TRUE(FromJson(j, &back).ok());
+    EXPECT_EQ(ToJson(back)[k.key], k.good);
+    j[k.key] = k.bad;
+    s = FromJson(j, &back);
+    EXPECT_NE(s.message().find(k.key), std::string::npos) << s.message();
+  }
 }
 
 TEST(Config, CurriculumRampsTheSceneDifficultyOverStageOneOnly) {
