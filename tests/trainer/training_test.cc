@@ -581,6 +581,16 @@ TEST(Training, TinyModelOverfitsInS1AndEveryLaterStageTrainsAndVerifies) {
   fs::remove_all(dir);
 }
 
+// The parameters in the checkpoints of two runs are equal.
+void ExpectSameCheckpointWeights(const TrainConfig& a, const TrainConfig& b) {
+  std::vector<torch::Tensor> pa =
+      Params((fs::path(a.checkpoint_dir) / "checkpoint.pt").string(), a);
+  std::vector<torch::Tensor> pb =
+      Params((fs::path(b.checkpoint_dir) / "checkpoint.pt").string(), b);
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << i;
+}
+
 TEST(Training, ResumeAfterAKillGivesTheSameWeightsAsAnUninterruptedRun) {
   const fs::path dir = TempDir("resume");
   // Fresh synthetic clips every epoch: the replayed epochs must render the same.
@@ -612,12 +622,7 @@ TEST(Training, ResumeAfterAKillGivesTheSameWeightsAsAnUninterruptedRun) {
   count.on_epoch = [&](const EpochMetrics&) { ++epochs_run; };
   ASSERT_TRUE(Train(b, count).ok());
   EXPECT_EQ(epochs_run, 2 + 2);  // S1 epochs 2-3, S2 epochs 1-2
-  std::vector<torch::Tensor> pa =
-      Params((fs::path(a.checkpoint_dir) / "checkpoint.pt").string(), a);
-  std::vector<torch::Tensor> pb =
-      Params((fs::path(b.checkpoint_dir) / "checkpoint.pt").string(), b);
-  ASSERT_EQ(pa.size(), pb.size());
-  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << i;
+  ExpectSameCheckpointWeights(a, b);
   // The stage files are the same bytes.
   for (const char* f : {"s1.safetensors", "s2.safetensors"}) {
     auto ma = Model::LoadFile((fs::path(a.repo) / "tiny" / "1" / f).string());
@@ -660,12 +665,7 @@ TEST(Training, S3WithItsOwnNormGroupResumesToTheSameWeights) {
   cb.cancel = &cancel;
   EXPECT_EQ(Train(b, cb).code(), StatusCode::kCancelled);
   ASSERT_TRUE(Train(b).ok());
-  std::vector<torch::Tensor> pa =
-      Params((fs::path(a.checkpoint_dir) / "checkpoint.pt").string(), a);
-  std::vector<torch::Tensor> pb =
-      Params((fs::path(b.checkpoint_dir) / "checkpoint.pt").string(), b);
-  ASSERT_EQ(pa.size(), pb.size());
-  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << i;
+  ExpectSameCheckpointWeights(a, b);
   fs::remove_all(dir);
 }
 
