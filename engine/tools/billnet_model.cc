@@ -7,6 +7,8 @@
 //   clip -o FILE --frames N   writes a synthetic raw rgb24 test clip
 // Any invalid file makes a command exit non-zero with the reason on stderr.
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <map>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -222,6 +224,86 @@ int Run(const std::string& path, const std::string& clip_path, bool as_json) {
   return 0;
 }
 
+// Share of ones of every binary activation (norm outputs, TGAP selects, MOR
+// outputs), averaged over the clip's windows, and the last step's class
+// counts. --as-s4 (S3 files): the same weights as an S4 model beside it, i.e.
+// every threshold moved to 0 as BSN does (docs/trainer.md, "where S4 breaks").
+int Activations(const std::string& path, const std::string& clip_path, bool as_s4, bool as_json) {
+  auto m = Model::LoadFile(path);
+  if (!m.ok()) return Fail(m.status());
+  std::vector<std::shared_ptr<const Model>> models{*m};
+  if (as_s4) {
+    if ((*m)->stage() != Stage::kS3)
+      return Fail(InvalidArgument("--as-s4 takes an S3 model; '" + path + "' is " +
+                                  StageName((*m)->stage())));
+    ModelInfo info = (*m)->info();
+    info.stage = Stage::kS4;
+    ModelWeights w = (*m)->weights();
+    for (auto& [name, p] : w.norm) {
+      p.shift.assign(p.threshold.size(), 0);
+      p.threshold.clear();
+      p.polarity.clear();
+    }
+    auto m4 = Model::FromParts(info, std::move(w));
+    if (!m4.ok()) return Fail(m4.status());
+    models.push_back(*m4);
+  }
+  const ModelInfo& info = (*m)->info();
+  auto clip = ReadClip(clip_path, info.topology.height, info.topology.width);
+  if (!clip.ok()) return Fail(clip.status());
+  std::vector<int> real;
+  auto windows = CutWindows(*clip, info.topology.frames, &real);
+  std::vector<std::string> names;
+  std::vector<std::map<std::string, double>> ones(models.size());
+  std::vector<std::map<int, int>> last_class(models.size());
+  for (size_t k = 0; k < models.size(); ++k) {
+    Session session(models[k], KernelChoice::kReference);
+    for (const auto& w : windows) {
+      Response r;
+      std::vector<TracedTensor> trace;
+      if (Status s = session.Run(w.data(), w.size(), &r, &trace); !s.ok()) return Fail(s);
+      for (const TracedTensor& t : trace) {
+        if (!t.is_integer || t.ints.empty()) continue;
+        const bool binary = std::all_of(t.ints.begin(), t.ints.end(),
+                                        [](int64_t v) { return v == 0 || v == 1; });
+        const bool activation = t.name.find("norm") != std::string::npos ||
+                                t.name.find("select") != std::string::npos ||
+                                t.name.rfind("mor", 0) == 0;
+        if (!binary || !activation) continue;
+        if (k == 0 && !ones[0].count(t.name)) names.push_back(t.name);
+        ones[k][t.name] += double(std::count(t.ints.begin(), t.ints.end(), int64_t(1))) /
+                           double(t.ints.size()) / double(windows.size());
+      }
+      ++last_class[k][r.top_class[r.steps - 1]];
+    }
+  }
+  const char* kinds[2] = {"file", "as_s4"};
+  if (as_json) {
+    json out{{"model", path}, {"stage", StageName(info.stage)}, {"windows", windows.size()}};
+    for (size_t k = 0; k < models.size(); ++k) {
+      json layers = json::object(), classes = json::object();
+      for (const auto& n : names) layers[n] = ones[k][n];
+      for (const auto& [c, count] : last_class[k]) classes[info.labels[c]] = count;
+      out[kinds[k]] = {{"ones", layers}, {"last_step_classes", classes}};
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  std::printf("%-20s %10s%s\n", "activation", "ones", as_s4 ? "   as S4" : "");
+  for (const auto& n : names) {
+    std::printf("%-20s %10.3f", n.c_str(), ones[0][n]);
+    if (as_s4) std::printf(" %8.3f", ones[1][n]);
+    std::printf("\n");
+  }
+  for (size_t k = 0; k < models.size(); ++k) {
+    std::printf("last step's class (%s):", k ? "as S4" : "file");
+    for (const auto& [c, count] : last_class[k])
+      std::printf(" %s x%d,", info.labels[c].c_str(), count);
+    std::printf("\n");
+  }
+  return 0;
+}
+
 int Validate(const std::string& path) {
   auto m = Model::LoadFile(path);
   if (!m.ok()) return Fail(m.status());
@@ -282,6 +364,14 @@ int main(int argc, char** argv) {
   run->add_option("clip", clip_path, "raw rgb24 file or folder of .ppm frames")->required();
   run->add_flag("--json", json_out, "JSON output");
 
+  bool as_s4 = false;
+  auto* activations = app.add_subcommand(
+      "activations", "share of ones of every binary activation over a clip (S3-S5)");
+  activations->add_option("file", file, "model file")->required();
+  activations->add_option("clip", clip_path, "raw rgb24 file or folder of .ppm frames")->required();
+  activations->add_flag("--as-s4", as_s4, "also the same S3 weights with every threshold at 0");
+  activations->add_flag("--json", json_out, "JSON output");
+
   auto* validate = app.add_subcommand("validate", "load and check a model file");
   validate->add_option("file", file, "model file")->required();
 
@@ -297,6 +387,7 @@ int main(int argc, char** argv) {
   if (table->parsed()) return Table(file, json_out);
   if (random->parsed()) return Random(stage, seed, out, topo, name);
   if (run->parsed()) return Run(file, clip_path, json_out);
+  if (activations->parsed()) return Activations(file, clip_path, as_s4, json_out);
   if (validate->parsed()) return Validate(file);
   if (clip->parsed()) return WriteClip(out, frames, height, width);
   return 1;

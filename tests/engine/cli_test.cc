@@ -84,6 +84,35 @@ TEST_F(CliTest, RunPrintsAClipLabelForARawClip) {
   EXPECT_TRUE(j["label"].is_string());
 }
 
+// `activations`: every binary activation's share of ones; --as-s4 runs the
+// same S3 weights with every threshold at 0 (S3 files only).
+TEST_F(CliTest, ActivationsReportsSharesOfOnesAndTheS4Rewrite) {
+  const std::string s3 = Path("s3"), s5 = Path("s5"), clip = Path("clip.rgb");
+  ASSERT_EQ(Tool(std::string("random --stage s3 --seed 2 -o ") + s3 + " " + kTiny).exit_code, 0);
+  ASSERT_EQ(Tool(std::string("random --stage s5 --seed 2 -o ") + s5 + " " + kTiny).exit_code, 0);
+  ASSERT_EQ(Tool("clip -o " + clip + " --frames 20 --height 32 --width 32").exit_code, 0);
+  Result r = Tool("activations --json --as-s4 " + s3 + " " + clip);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["windows"], 3);
+  for (const char* kind : {"file", "as_s4"}) {
+    SCOPED_TRACE(kind);
+    const auto& ones = j[kind]["ones"];
+    ASSERT_TRUE(ones.contains("stem.norm")) << r.out;
+    ASSERT_TRUE(ones.contains("mor1.select")) << r.out;
+    for (const auto& [name, v] : ones.items()) {
+      EXPECT_GE(v.get<double>(), 0.0) << name;
+      EXPECT_LE(v.get<double>(), 1.0) << name;
+    }
+    int windows = 0;
+    for (const auto& [label, n] : j[kind]["last_step_classes"].items()) windows += n.get<int>();
+    EXPECT_EQ(windows, 3);
+  }
+  r = Tool("activations --as-s4 " + s5 + " " + clip);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("takes an S3 model"), std::string::npos) << r.out;
+}
+
 TEST_F(CliTest, InvalidFilesFailEveryCommandWithAMessage) {
   const std::string bad = Path("bad.safetensors");
   std::ofstream(bad) << "this is not a model";
