@@ -20,6 +20,10 @@ struct Job {
   std::atomic<int64_t> next{0};
   int joined = 1;  // slots handed out (the caller has 0); under the pool's lock
   int users = 0;   // helpers working on it; under the pool's lock
+  // The pool's open list (intrusive, so opening a call never allocates).
+  Job* prev = nullptr;
+  Job* next_open = nullptr;
+  bool listed = false;
 };
 
 void Drain(Job& j, int slot) {
@@ -48,7 +52,9 @@ struct ThreadPool::Impl {
   int helpers = 0;
   std::mutex mu;
   std::condition_variable work_cv, idle_cv;
-  std::vector<Job*> open;  // calls whose items may not all be claimed yet
+  // Calls whose items may not all be claimed yet, oldest first.
+  Job* open_head = nullptr;
+  Job* open_tail = nullptr;
   std::atomic<int> open_count{0};
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
@@ -56,7 +62,7 @@ struct ThreadPool::Impl {
   void Helper() {
     std::unique_lock<std::mutex> lock(mu);
     for (;;) {
-      if (open.empty()) {
+      if (!open_head) {
         if (stop.load()) return;
         lock.unlock();
         for (int k = 0; k < kSpinIterations && open_count.load(std::memory_order_acquire) == 0 &&
@@ -64,12 +70,12 @@ struct ThreadPool::Impl {
              ++k)
           CpuRelax();
         lock.lock();
-        if (open.empty()) {
-          work_cv.wait(lock, [&] { return stop.load() || !open.empty(); });
+        if (!open_head) {
+          work_cv.wait(lock, [&] { return stop.load() || open_head != nullptr; });
           continue;
         }
       }
-      Job* j = open.front();
+      Job* j = open_head;
       if (j->next.load(std::memory_order_relaxed) >= j->n || j->joined > helpers) {
         Close(j);  // the caller (and whoever joined) finish it
         continue;
@@ -83,11 +89,22 @@ struct ThreadPool::Impl {
     }
   }
 
+  // Appends j to the open list; under the lock.
+  void Open(Job* j) {
+    j->prev = open_tail;
+    j->next_open = nullptr;
+    (open_tail ? open_tail->next_open : open_head) = j;
+    open_tail = j;
+    j->listed = true;
+    open_count.fetch_add(1, std::memory_order_release);
+  }
+
   // Takes j off the open list if it is there; under the lock.
   void Close(Job* j) {
-    auto it = std::find(open.begin(), open.end(), j);
-    if (it == open.end()) return;
-    open.erase(it);
+    if (!j->listed) return;
+    (j->prev ? j->prev->next_open : open_head) = j->next_open;
+    (j->next_open ? j->next_open->prev : open_tail) = j->prev;
+    j->listed = false;
     open_count.fetch_sub(1, std::memory_order_release);
   }
 };
@@ -123,8 +140,7 @@ void ThreadPool::Run(int64_t n, int64_t grain, ItemFn item, void* fn) {
   j.grain = grain;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    impl_->open.push_back(&j);
-    impl_->open_count.fetch_add(1, std::memory_order_release);
+    impl_->Open(&j);
   }
   impl_->work_cv.notify_all();
   Drain(j, 0);
