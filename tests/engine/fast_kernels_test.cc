@@ -141,6 +141,30 @@ std::vector<int32_t> FastConv(const ConvSpec& c, const std::vector<int32_t>& in,
   return out;
 }
 
+// A padded stem input (c's padding around c.in, 3 channels) against the
+// unpadded values `want`: border entries that are not 0, interior mismatches.
+struct PaddedErrors {
+  int64_t nonzero_border = 0, mismatches = 0;
+};
+template <typename P, typename W>
+PaddedErrors CheckPaddedStemInput(const ConvSpec& c, const std::vector<P>& padded,
+                                  const std::vector<W>& want) {
+  const Shape4 ps = PaddedInputShape(c), &in = c.in;
+  PaddedErrors e;
+  for (int t = 0; t < ps.t; ++t)
+    for (int y = 0; y < ps.h; ++y)
+      for (int x = 0; x < ps.w; ++x)
+        for (int k = 0; k < 3; ++k) {
+          const int64_t got = padded[((int64_t(t) * ps.h + y) * ps.w + x) * 3 + k];
+          const int it = t - c.pt, iy = y - c.ph, ix = x - c.pw;
+          if (it < 0 || it >= in.t || iy < 0 || iy >= in.h || ix < 0 || ix >= in.w)
+            e.nonzero_border += got != 0;
+          else
+            e.mismatches += got != int64_t(want[((int64_t(it) * in.h + iy) * in.w + ix) * 3 + k]);
+        }
+  return e;
+}
+
 TEST(FastKernels, StemConvMatchesReference) {
   // The stem geometry (3x5x5, stride 2, pad 1x2x2) on odd and even sizes,
   // inputs v = 2x - 255 including the extremes +-255 everywhere.
@@ -160,23 +184,11 @@ TEST(FastKernels, StemConvMatchesReference) {
     Conv3dReference(c, v.data(), w.data(), want.data());
     EXPECT_EQ(FastConv(c, v, w), want);
     // The stem's input conversion writes the same v into the padded interior.
-    const Shape4 ps = PaddedInputShape(c);
-    std::vector<int16_t> padded(ps.elements(), 0);
+    std::vector<int16_t> padded(PaddedInputShape(c).elements(), 0);
     StemInputInt16Portable(c, rgb.data(), padded.data());
-    int64_t nonzero_border = 0, mismatches = 0;
-    for (int t = 0; t < ps.t; ++t)
-      for (int y = 0; y < ps.h; ++y)
-        for (int x = 0; x < ps.w; ++x)
-          for (int k = 0; k < 3; ++k) {
-            const int16_t got = padded[((int64_t(t) * ps.h + y) * ps.w + x) * 3 + k];
-            const int it = t - c.pt, iy = y - c.ph, ix = x - c.pw;
-            if (it < 0 || it >= in.t || iy < 0 || iy >= in.h || ix < 0 || ix >= in.w)
-              nonzero_border += got != 0;
-            else
-              mismatches += got != v[((int64_t(it) * in.h + iy) * in.w + ix) * 3 + k];
-          }
-    EXPECT_EQ(nonzero_border, 0);
-    EXPECT_EQ(mismatches, 0);
+    const PaddedErrors e = CheckPaddedStemInput(c, padded, v);
+    EXPECT_EQ(e.nonzero_border, 0);
+    EXPECT_EQ(e.mismatches, 0);
   }
 }
 
@@ -660,23 +672,11 @@ TEST(FastKernelsAvx2, U8StemConvMatchesReference) {
     Conv3dReference(c, v.data(), w.data(), want.data());
     EXPECT_EQ(U8Conv(c, rgb, w, 2, 255, 0, false), want);
     // The u8 stem input: the pixels in the interior, the border untouched.
-    const Shape4 ps = PaddedInputShape(c);
-    std::vector<uint8_t> padded(ps.elements(), 0);
+    std::vector<uint8_t> padded(PaddedInputShape(c).elements(), 0);
     StemInputU8Portable(c, rgb.data(), padded.data());
-    int64_t nonzero_border = 0, mismatches = 0;
-    for (int t = 0; t < ps.t; ++t)
-      for (int y = 0; y < ps.h; ++y)
-        for (int x = 0; x < ps.w; ++x)
-          for (int k = 0; k < 3; ++k) {
-            const uint8_t got = padded[((int64_t(t) * ps.h + y) * ps.w + x) * 3 + k];
-            const int it = t - c.pt, iy = y - c.ph, ix = x - c.pw;
-            if (it < 0 || it >= in.t || iy < 0 || iy >= in.h || ix < 0 || ix >= in.w)
-              nonzero_border += got != 0;
-            else
-              mismatches += got != rgb[((int64_t(it) * in.h + iy) * in.w + ix) * 3 + k];
-          }
-    EXPECT_EQ(nonzero_border, 0);
-    EXPECT_EQ(mismatches, 0);
+    const PaddedErrors e = CheckPaddedStemInput(c, padded, rgb);
+    EXPECT_EQ(e.nonzero_border, 0);
+    EXPECT_EQ(e.mismatches, 0);
   }
 }
 
