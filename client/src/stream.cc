@@ -477,6 +477,7 @@ int Client::Stream() {
       out_ << json{{"type", "summary"},
                    {"windows", summary.windows()},
                    {"source_frames", summary.source_frames()},
+                   {"undecoded_frames", summary.undecoded_frames()},
                    {"model_frames", summary.model_frames()},
                    {"padded_windows", summary.padded_windows()},
                    {"dropped_windows", summary.dropped_windows()},
@@ -489,7 +490,11 @@ int Client::Stream() {
            << (run.connections > 1
                    ? " on the last of " + std::to_string(run.connections) + " connections"
                    : "")
-           << ", " << summary.source_frames() << " source frames, " << summary.model_frames()
+           << ", " << summary.source_frames() << " source frames decoded"
+           << (summary.undecoded_frames() > 0
+                   ? " (" + std::to_string(summary.undecoded_frames()) + " left undecoded)"
+                   : "")
+           << ", " << summary.model_frames()
            << " model frames\n";
     }
   }

@@ -142,7 +142,12 @@ EncodingUplink::EncodingUplink(const SourceSpec& source, const EncodingOptions& 
       options_(options),
       decoder_(std::move(decoder)),
       frames_(options.target),
-      pacer_(SteadySeconds, [this](double s) { return Sleep(s); }) {}
+      pacer_(SteadySeconds, [this](double s) { return Sleep(s); }) {
+  // Frames no model frame takes need not be decoded (the same model frames).
+  decoder_->SetFrameFilter([this](double previous_s, double t, double next_s) {
+    return frames_.MayTake(previous_s, t, next_s);
+  });
+}
 
 EncodingUplink::~EncodingUplink() {
   encoder_.reset();  // before its sink

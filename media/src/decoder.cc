@@ -1,7 +1,9 @@
 #include "billnet/media/decoder.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <limits>
 #include <cstdio>
 #include <mutex>
 #include <vector>
@@ -16,6 +18,14 @@ namespace billnet::media {
 
 using internal::AvError;
 
+namespace {
+
+double ToSeconds(int64_t value, AVRational tb) {
+  return static_cast<double>(value) * tb.num / tb.den;
+}
+
+}  // namespace
+
 class VideoDecoder::Impl {
  public:
   Impl(std::string name, ByteSource* source) : name_(std::move(name)), source_(source) {}
@@ -27,14 +37,29 @@ class VideoDecoder::Impl {
   int64_t decoded() const { return decoded_; }
   void SkipToKeyFrame(double not_before_s) {
     skip_ = true;
+    filter_paused_ = true;
     skip_flush_ = true;
     skip_not_before_ = not_before_s;
   }
   int64_t skipped() const { return skipped_; }
+  void SetFrameFilter(FrameFilter wanted) { filter_ = std::move(wanted); }
+  int64_t undecoded() const { return undecoded_; }
 
  private:
   static int ReadCallback(void* opaque, uint8_t* buf, int size);
   static int64_t SeekCallback(void* opaque, int64_t offset, int whence);
+
+  // SetFrameFilter: whether the codec may discard `packet`'s frame.
+  bool MayDiscard(const AVPacket& packet) const;
+  // After sending a packet: what the filter needs to know about it.
+  void NoteSent(const AVPacket& packet, bool offered);
+  // A frame came out: offered packets before it in presentation order were
+  // discarded.
+  void NoteReturned(const AVFrame& frame);
+  void ForgetFiltered() {
+    certain_count_ = 0;
+    offered_count_ = 0;
+  }
 
   Status Fail(Status s) {
     error_ = s;
@@ -76,7 +101,67 @@ class VideoDecoder::Impl {
   double skip_not_before_ = 0;
   int64_t skipped_ = 0;
   int64_t in_codec_ = 0;  // packets sent minus frames received (frames the codec holds)
+
+  // SetFrameFilter.
+  static constexpr int kTracked = 32;
+  FrameFilter filter_;
+  bool filter_codec_ = false;     // the codec discards non-reference frames on AVDISCARD_NONREF
+  bool filter_paused_ = false;    // from a skip until the first frame after it is returned
+  bool filter_stopped_ = false;   // a frame's timestamp was not its packet's pts
+  std::array<int64_t, kTracked> certain_{};  // pts of recent packets sent without discard
+  int certain_count_ = 0, certain_next_ = 0;
+  std::array<int64_t, kTracked> offered_{};  // pts of packets sent with discard, not yet resolved
+  int offered_count_ = 0;
+  int64_t undecoded_ = 0;
 };
+
+bool VideoDecoder::Impl::MayDiscard(const AVPacket& packet) const {
+  if (!filter_ || !filter_codec_ || filter_paused_ || filter_stopped_) return false;
+  if (packet.pts == AV_NOPTS_VALUE || (packet.flags & AV_PKT_FLAG_KEY) != 0) return false;
+  if (offered_count_ == kTracked) return false;
+  int64_t previous = std::numeric_limits<int64_t>::min();
+  int64_t next = std::numeric_limits<int64_t>::max();
+  for (int i = 0; i < certain_count_; ++i) {
+    const int64_t c = certain_[i];
+    if (c < packet.pts && c > previous) previous = c;
+    if (c > packet.pts && c < next) next = c;
+  }
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  const double previous_s =
+      previous == std::numeric_limits<int64_t>::min() ? -kInf : ToSeconds(previous, time_base_);
+  const double next_s =
+      next == std::numeric_limits<int64_t>::max() ? kInf : ToSeconds(next, time_base_);
+  return !filter_(previous_s, ToSeconds(packet.pts, time_base_), next_s);
+}
+
+void VideoDecoder::Impl::NoteSent(const AVPacket& packet, bool offered) {
+  if (packet.pts == AV_NOPTS_VALUE) return;
+  if (offered) {
+    offered_[offered_count_++] = packet.pts;
+  } else {
+    certain_[certain_next_] = packet.pts;
+    certain_next_ = (certain_next_ + 1) % kTracked;
+    certain_count_ = std::min(certain_count_ + 1, kTracked);
+  }
+}
+
+void VideoDecoder::Impl::NoteReturned(const AVFrame& frame) {
+  if (frame.pts == AV_NOPTS_VALUE || frame.best_effort_timestamp != frame.pts) {
+    filter_stopped_ = true;
+  }
+  if (filter_paused_ && !skip_ && !skip_flush_) filter_paused_ = false;
+  int kept = 0;
+  for (int i = 0; i < offered_count_; ++i) {
+    const int64_t pts = offered_[i];
+    if (frame.pts != AV_NOPTS_VALUE && pts < frame.pts) {
+      ++undecoded_;  // would have come out before this frame
+      in_codec_ = std::max<int64_t>(0, in_codec_ - 1);
+    } else if (pts != frame.pts) {
+      offered_[kept++] = pts;
+    }
+  }
+  offered_count_ = kept;
+}
 
 int VideoDecoder::Impl::ReadCallback(void* opaque, uint8_t* buf, int size) {
   auto* self = static_cast<Impl*>(opaque);
@@ -128,10 +213,6 @@ void RegisterOnce() {
     avdevice_register_all();
     avformat_network_init();
   });
-}
-
-double ToSeconds(int64_t value, AVRational tb) {
-  return static_cast<double>(value) * tb.num / tb.den;
 }
 
 }  // namespace
@@ -266,6 +347,7 @@ Status VideoDecoder::Impl::Open(const std::string& url, const DecoderOptions& op
     info_.duration = static_cast<double>(format_->duration) / AV_TIME_BASE;
   }
   info_.stream_index = stream_index_;
+  filter_codec_ = par->codec_id == AV_CODEC_ID_H264;
   return Status::Ok();
 }
 
@@ -286,6 +368,7 @@ StatusOr<bool> VideoDecoder::Impl::Next(DecodedFrame* out) {
       skipped_ += std::max<int64_t>(0, in_codec_);
       in_codec_ = 0;
     }
+    ForgetFiltered();
   }
   for (;;) {
     int err = avcodec_receive_frame(codec_.get(), frame);
@@ -307,19 +390,20 @@ StatusOr<bool> VideoDecoder::Impl::Next(DecodedFrame* out) {
       }
       have_timestamp_ = true;
       last_timestamp_ = t;
+      NoteReturned(*frame);
       out->set_timestamp(t);
       ++decoded_;
       return true;
     }
-    if (err == AVERROR_EOF) {
+    if (err == AVERROR_EOF || (err == AVERROR(EAGAIN) && demux_eof_)) {
+      // Drained (or the decoder still asks for input after the end): done.
+      // Offered frames that never came out were discarded.
       finished_ = true;
+      undecoded_ += offered_count_;
+      offered_count_ = 0;
       return false;
     }
     if (err != AVERROR(EAGAIN)) return FfmpegError(err, "decode");
-    if (demux_eof_) {  // drained but the decoder still asks for input: done
-      finished_ = true;
-      return false;
-    }
     err = av_read_frame(format_.get(), packet_.get());
     if (err == AVERROR_EOF) {
       if (!source_status_.ok()) return FfmpegError(err, "read");
@@ -344,7 +428,10 @@ StatusOr<bool> VideoDecoder::Impl::Next(DecodedFrame* out) {
       }
       skip_ = false;
     }
+    const bool offer = MayDiscard(*packet_);
+    codec_->skip_frame = offer ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
     err = avcodec_send_packet(codec_.get(), packet_.get());
+    if (err == 0) NoteSent(*packet_, offer);
     av_packet_unref(packet_.get());
     if (err == 0) ++in_codec_;
     if (err < 0 && err != AVERROR(EAGAIN)) return FfmpegError(err, "decode");
@@ -378,5 +465,7 @@ StatusOr<bool> VideoDecoder::Next(DecodedFrame* frame) {
 int64_t VideoDecoder::frames_decoded() const { return impl_->decoded(); }
 void VideoDecoder::SkipToKeyFrame(double not_before_s) { impl_->SkipToKeyFrame(not_before_s); }
 int64_t VideoDecoder::frames_skipped() const { return impl_->skipped(); }
+void VideoDecoder::SetFrameFilter(FrameFilter wanted) { impl_->SetFrameFilter(std::move(wanted)); }
+int64_t VideoDecoder::frames_undecoded() const { return impl_->undecoded(); }
 
 }  // namespace billnet::media

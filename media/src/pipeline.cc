@@ -1,5 +1,6 @@
 #include "billnet/media/pipeline.h"
 
+#include <cmath>
 #include <cstring>
 
 namespace billnet::media {
@@ -144,6 +145,22 @@ Status ModelFrameStream::Restore(const ResamplerPhase& phase) {
   return Status::Ok();
 }
 
+bool ModelFrameStream::MayTake(double previous_s, double timestamp_s, double next_s) const {
+  const Resampler& r = state_->resampler;
+  if (!r.phase().started) return true;  // the ticks are not known yet
+  // A frame with decoded neighbours at previous_s and next_s can only be
+  // nearest to ticks between the midpoints; any other frame between them
+  // narrows that. The margin is far wider than the resampler's kEpsilon.
+  constexpr double kMargin = 1e-4;
+  const double lo = (previous_s + timestamp_s) / 2 - kMargin;  // -inf with no previous
+  const double hi = (timestamp_s + next_s) / 2 + kMargin;      // +inf with no next
+  if (std::isnan(lo) || std::isnan(hi)) return true;
+  const double first = std::ceil((lo - r.TickTime(0)) * r.fps());
+  if (!(first < 9e15)) return false;  // lo beyond any tick a stream reaches
+  const int64_t k = first > 0 ? static_cast<int64_t>(first) : 0;
+  return r.TickTime(k) <= hi;
+}
+
 const ModelTarget& ModelFrameStream::target() const { return state_->target; }
 int64_t ModelFrameStream::frames_in() const { return state_->in; }
 int64_t ModelFrameStream::frames_out() const { return state_->out; }
@@ -181,6 +198,12 @@ StatusOr<ModelFrames> DecodeAll(VideoDecoder& decoder, const ModelTarget& target
   out.fps = target.fps;
   out.info = decoder.info();
   ModelFrameStream stream(target, options.resampler);
+  if (options.skip_untaken_frames) {
+    decoder.SetFrameFilter(
+        [&stream](double previous_s, double timestamp_s, double next_s) {
+          return stream.MayTake(previous_s, timestamp_s, next_s);
+        });
+  }
   const ModelFrameStream::Emit emit = Collector(&out, options.max_output_frames);
   for (;;) {
     DecodedFrame frame;
@@ -190,6 +213,7 @@ StatusOr<ModelFrames> DecodeAll(VideoDecoder& decoder, const ModelTarget& target
   }
   BILLNET_RETURN_IF_ERROR(stream.Flush(emit));
   out.source_frames = stream.frames_in();
+  out.undecoded_frames = decoder.frames_undecoded();
   out.dropped_frames = stream.frames_dropped();
   return out;
 }

@@ -82,6 +82,8 @@ Status LoadConfigFile(const std::string& path, ServerConfig* c) {
       s = Get(v, key, &c->max_live_lag_ms);
     else if (k == "decode_nice")
       s = Get(v, key, &c->decode_nice);
+    else if (k == "decode_all_frames")
+      s = Get(v, key, &c->decode_all_frames);
     else if (k == "drain_timeout_ms")
       s = Get(v, key, &c->drain_timeout_ms);
     else if (k == "token_key_file")
@@ -137,6 +139,7 @@ std::string ConfigToJson(const ServerConfig& c) {
       {"max_queue_wait_ms", c.max_queue_wait_ms},
       {"max_live_lag_ms", c.max_live_lag_ms},
       {"decode_nice", c.decode_nice},
+      {"decode_all_frames", c.decode_all_frames},
       {"drain_timeout_ms", c.drain_timeout_ms},
       {"token_key_file", c.token_key_file},
       {"tls_cert_file", c.tls_cert_file},
@@ -266,6 +269,9 @@ int ParseCommandLine(int argc, char** argv, ServerConfig* c) {
   app.add_option("--decode-nice", c->decode_nice,
                  "nice value added to decode threads so decoding yields to inference (0: off)")
       ->capture_default_str();
+  app.add_flag("--decode-all-frames", c->decode_all_frames,
+               "decode every source frame (default: leave non-reference frames that no model "
+               "frame takes undecoded; the model frames are the same)");
   app.add_option("--drain-timeout-ms", c->drain_timeout_ms,
                  "on SIGTERM, how long file streams may run on")
       ->capture_default_str();

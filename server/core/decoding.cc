@@ -13,6 +13,10 @@ class FfmpegDecoder : public FrameDecoder {
   StatusOr<bool> Next(media::DecodedFrame* frame) override { return d_->Next(frame); }
   void SkipToKeyFrame(double not_before_s) override { d_->SkipToKeyFrame(not_before_s); }
   int64_t frames_skipped() const override { return d_->frames_skipped(); }
+  void SetFrameFilter(media::VideoDecoder::FrameFilter wanted) override {
+    d_->SetFrameFilter(std::move(wanted));
+  }
+  int64_t frames_undecoded() const override { return d_->frames_undecoded(); }
 
  private:
   std::unique_ptr<media::VideoDecoder> d_;

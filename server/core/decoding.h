@@ -35,6 +35,11 @@ class FrameDecoder {
   virtual void SkipToKeyFrame(double not_before_s) {}
   // Source frames discarded by skips so far.
   virtual int64_t frames_skipped() const { return 0; }
+  // media::VideoDecoder::SetFrameFilter; a decoder that cannot leave frames
+  // undecoded ignores it (the default).
+  virtual void SetFrameFilter(media::VideoDecoder::FrameFilter wanted) {}
+  // Frames left undecoded on the filter's word so far.
+  virtual int64_t frames_undecoded() const { return 0; }
 };
 
 class DecoderFactory {

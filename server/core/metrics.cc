@@ -89,6 +89,12 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                       "Live-stream source frames not decoded: the decoder was behind real time "
                       "and skipped to a key frame")
                   .Register(r);
+  undecoded_ = &BuildCounter()
+                    .Name("billnet_undecoded_frames_total")
+                    .Help(
+                        "Source frames left undecoded because no model frame takes them and no "
+                        "other frame refers to them")
+                    .Register(r);
   refused_ = &BuildCounter()
                   .Name("billnet_refused_streams_total")
                   .Help("Streams and calls refused before they started, by reason")
@@ -169,6 +175,7 @@ ModelSeries* Metrics::Series(const std::string& model, uint32_t version, int sta
   s->engine_failures = &engine_failures_->Add(l);
   s->dropped_windows = &dropped_->Add(l);
   s->skipped_frames = &skipped_->Add(l);
+  s->undecoded_frames = &undecoded_->Add(l);
   s->loads = &loads_->Add(l);
   s->load_failures = &load_failures_->Add(l);
   s->swaps = &swaps_->Add(l);

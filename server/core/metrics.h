@@ -11,6 +11,8 @@
 //   billnet_engine_failures_total           counter  windows whose engine run failed
 //   billnet_dropped_windows_total           counter  live windows dropped under overload
 //   billnet_skipped_frames_total            counter  live source frames skipped (decoder behind)
+//   billnet_undecoded_frames_total          counter  source frames no model frame takes, left
+//                                           undecoded (non-reference frames)
 //   billnet_refused_streams_total{reason}   counter  limit, draining, unknown_model, bad_request
 //   billnet_calls_total{call,code}          counter  Stream and Classify calls ended, by the
 //                                           gRPC status code the client got (no model labels)
@@ -62,6 +64,7 @@ struct ModelSeries {
   prometheus::Counter* engine_failures = nullptr;
   prometheus::Counter* dropped_windows = nullptr;
   prometheus::Counter* skipped_frames = nullptr;
+  prometheus::Counter* undecoded_frames = nullptr;
   prometheus::Counter* loads = nullptr;
   prometheus::Counter* load_failures = nullptr;
   prometheus::Counter* swaps = nullptr;
@@ -130,6 +133,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* calls_;
   prometheus::Family<prometheus::Counter>* dropped_;
   prometheus::Family<prometheus::Counter>* skipped_;
+  prometheus::Family<prometheus::Counter>* undecoded_;
   prometheus::Family<prometheus::Counter>* refused_;
   prometheus::Family<prometheus::Histogram>* latency_;
   prometheus::Family<prometheus::Counter>* loads_;

@@ -216,6 +216,7 @@ void Stream::DecodeLoop() {
   Status input_error;
   bool clean_end = false;
   int64_t source_frames = 0, model_frames = 0, dropped_frames = 0, skipped_frames = 0;
+  int64_t undecoded_frames = 0;
   // Live lag (see StreamLimits::max_live_lag): how much later than its best
   // offset between the clock and the frames' timestamps a frame comes out.
   const bool skip_when_behind =
@@ -232,6 +233,20 @@ void Stream::DecodeLoop() {
     media::Windower windower(topo.frames, topo.height, topo.width,
                              resume_ ? resume_->next_sequence : 0);
     if (resume_) input_error = frames.Restore(resume_->phase);
+    const auto count_undecoded = [&] {
+      if (const int64_t u = (*decoder)->frames_undecoded(); u > undecoded_frames) {
+        ModelSeries* series = series_.load(std::memory_order_acquire);
+        if (series) Metrics::Inc(series->undecoded_frames, double(u - undecoded_frames));
+        undecoded_frames = u;
+      }
+    };
+    if (!deps_.limits.decode_all_frames) {
+      // `frames` is replaced after a live skip; the decoder does not ask
+      // between the skip and the first frame after it (decoder.h).
+      (*decoder)->SetFrameFilter([&frames](double previous_s, double t, double next_s) {
+        return frames.MayTake(previous_s, t, next_s);
+      });
+    }
     media::ResamplerPhase last_phase = resume_ ? resume_->phase : media::ResamplerPhase{};
     double decode_acc = 0;
     const media::ModelFrameStream::Emit emit = [&](const media::ModelFrame& f) -> Status {
@@ -266,6 +281,7 @@ void Stream::DecodeLoop() {
       }
       ++source_frames;
       decode_acc += next_s;
+      count_undecoded();
       if (skip_when_behind) {
         // Frames skipped since the last one: restart the model frames at
         // this key frame if the gap cost model frames (stream.h).
@@ -332,6 +348,7 @@ void Stream::DecodeLoop() {
     }
     model_frames += frames.frames_out();
     dropped_frames += frames.frames_dropped();
+    count_undecoded();
   }
   decoder = Status(Internal("closed"));  // release FFmpeg before waiting
 
@@ -357,6 +374,7 @@ void Stream::DecodeLoop() {
   summary_.model_frames = model_frames;
   summary_.dropped_frames = dropped_frames;
   summary_.skipped_frames = skipped_frames;
+  summary_.undecoded_frames = undecoded_frames;
   summary_.bytes_received = queue_ ? queue_->bytes_received() : own_source_->size();
   const StreamSummary summary = summary_;
   std::vector<GestureEvent> final_events;

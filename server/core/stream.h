@@ -105,6 +105,10 @@ struct StreamLimits {
   std::chrono::milliseconds max_live_lag{1000};
   // Added to the nice value of every decode thread (0: unchanged; Linux).
   int decode_nice = 10;
+  // Decode every source frame; false: the decoder leaves non-reference frames
+  // that no tick of the model's rate takes undecoded (media::VideoDecoder::
+  // SetFrameFilter), with the same model frames.
+  bool decode_all_frames = false;
   int64_t max_frame_pixels = media::kMaxFramePixels;
   int64_t probesize = 1 << 20;
   int64_t analyzeduration_us = 500'000;
@@ -150,6 +154,7 @@ struct StreamSummary {
   int64_t padded_windows = 0;
   int64_t dropped_frames = 0;  // bad/repeated timestamps, and frames a resume token covered
   int64_t skipped_frames = 0;  // source frames a live decoder skipped to catch up
+  int64_t undecoded_frames = 0;  // non-reference frames no tick takes (decode_all_frames off)
   int64_t bytes_received = 0;
 };
 

@@ -121,6 +121,7 @@ void ToProto(const StreamSummary& s, v1::StreamSummary* out) {
   out->set_dropped_frames(s.dropped_frames);
   out->set_bytes_received(s.bytes_received);
   out->set_skipped_frames(s.skipped_frames);
+  out->set_undecoded_frames(s.undecoded_frames);
 }
 
 void ToProto(const StartInfo& info, v1::StreamStarted* out) {

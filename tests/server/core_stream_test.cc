@@ -128,10 +128,29 @@ TEST(CoreStreamTest, H264Mp4ResultsEqualTheEngineOnMediaWindows) {
   EXPECT_TRUE(rec.windows[0].response.scores_are_integers);
   EXPECT_EQ(rec.summary.windows, 3);
   EXPECT_EQ(rec.summary.padded_windows, 1);
-  EXPECT_EQ(rec.summary.source_frames, 40);
+  // x264's B-frames that no tick takes were left undecoded (the expected
+  // windows decoded every frame).
+  EXPECT_GT(rec.summary.undecoded_frames, 0);
+  EXPECT_EQ(rec.summary.source_frames + rec.summary.undecoded_frames, 40);
   EXPECT_EQ(rec.summary.model_frames, 20);
   EXPECT_EQ(rec.summary.bytes_received, int64_t(clip.size()));
   EXPECT_FALSE(rec.windows[0].state_token.empty());
+  ModelHandle handle = h.repository->Active("tiny");
+  EXPECT_EQ(handle->series->undecoded_frames->Value(), double(rec.summary.undecoded_frames));
+}
+
+TEST(CoreStreamTest, DecodeAllFramesDecodesEveryFrameWithTheSameWindows) {
+  CoreOptions o;
+  o.limits.decode_all_frames = true;
+  CoreHarness h(OneVersionRepo("core_h264_all"), o);
+  const auto clip = EncodeClip(VideoCodec::kH264, "mp4", 40);
+  const auto want = ExpectedWindows(*h.repository->Active("tiny")->model, clip);
+  Recorder rec;
+  ASSERT_TRUE(RunStream(*h.core, FileConfig(), clip, &rec).ok()) << rec.status.ToString();
+  ASSERT_EQ(rec.windows.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) ExpectSameWindow(rec.windows[i], want[i]);
+  EXPECT_EQ(rec.summary.source_frames, 40);
+  EXPECT_EQ(rec.summary.undecoded_frames, 0);
 }
 
 TEST(CoreStreamTest, MjpegMatroskaInTinyChunksEqualsTheEngine) {
@@ -814,7 +833,7 @@ TEST(CoreStreamTest, LiveDecoderBehindRealTimeSkipsToAKeyFrame) {
   // Every source frame was decoded or skipped, and the skip is counted.
   const StreamSummary& sum = rec.summary;
   EXPECT_GT(sum.skipped_frames, 0);
-  EXPECT_EQ(sum.source_frames + sum.skipped_frames, kFrames);
+  EXPECT_EQ(sum.source_frames + sum.skipped_frames + sum.undecoded_frames, kFrames);
   EXPECT_EQ(handle->series->skipped_frames->Value(), double(sum.skipped_frames));
   EXPECT_NE(h.metrics.Serialize().find("billnet_skipped_frames_total{model=\"tiny\",stage=\"s5\","
                                        "version=\"1\"} " +
@@ -893,7 +912,7 @@ TEST(CoreStreamTest, FileStreamNeverSkipsHoweverFarBehind) {
   ASSERT_TRUE(rec.WaitEnd());
   ASSERT_TRUE(rec.status.ok()) << rec.status.ToString();
   EXPECT_EQ(rec.summary.skipped_frames, 0);
-  EXPECT_EQ(rec.summary.source_frames, 96);
+  EXPECT_EQ(rec.summary.source_frames + rec.summary.undecoded_frames, 96);
   ASSERT_EQ(rec.windows.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) ExpectSameWindow(rec.windows[i], want[i]);
 }

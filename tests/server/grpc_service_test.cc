@@ -71,7 +71,10 @@ TEST(GrpcStreamTest, H264Mp4StreamEqualsTheEngine) {
   }
   ASSERT_TRUE(s.responses.back().has_summary());
   EXPECT_EQ(s.responses.back().summary().windows(), 3);
-  EXPECT_EQ(s.responses.back().summary().source_frames(), 40);
+  EXPECT_GT(s.responses.back().summary().undecoded_frames(), 0);
+  EXPECT_EQ(s.responses.back().summary().source_frames() +
+                s.responses.back().summary().undecoded_frames(),
+            40);
   EXPECT_EQ(s.responses.back().summary().padded_windows(), 1);
 }
 
@@ -261,6 +264,7 @@ TEST(GrpcConvertTest, SummaryCarriesEveryCount) {
   s.dropped_frames = 16;
   s.bytes_received = 17;
   s.skipped_frames = 18;
+  s.undecoded_frames = 19;
   v1::StreamSummary p;
   ToProto(s, &p);
   EXPECT_EQ(p.windows(), 11);
@@ -271,6 +275,7 @@ TEST(GrpcConvertTest, SummaryCarriesEveryCount) {
   EXPECT_EQ(p.dropped_frames(), 16);
   EXPECT_EQ(p.bytes_received(), 17);
   EXPECT_EQ(p.skipped_frames(), 18);
+  EXPECT_EQ(p.undecoded_frames(), 19);
 }
 
 TEST(GrpcStreamTest, IdleStreamEndsWithDeadlineExceeded) {

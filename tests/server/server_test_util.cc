@@ -123,6 +123,7 @@ std::vector<ExpectedWindow> ExpectedWindows(const Model& model, const std::vecto
   media::MemoryByteSource source(std::span<const uint8_t>(bytes), true);
   media::PipelineOptions po;
   po.decoder.format_hint = format_hint;
+  po.skip_untaken_frames = false;  // the reference decodes every frame
   auto frames = media::DecodeSourceToModelFrames(
       &source, {topo.height, topo.width, model.info().frame_rate}, po);
   EXPECT_TRUE(frames.ok()) << frames.status().ToString();

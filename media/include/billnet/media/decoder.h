@@ -21,6 +21,7 @@
 #define BILLNET_MEDIA_DECODER_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -98,6 +99,28 @@ class VideoDecoder {
   // stream as usual.
   void SkipToKeyFrame(double not_before_s);
   int64_t frames_skipped() const;
+
+  // Frames nobody will use need not be decoded. Before a packet goes to the
+  // codec, the decoder asks `wanted(previous_s, timestamp_s, next_s)` about
+  // its frame: previous_s and next_s are the nearest timestamps before and
+  // after it among recent packets the codec will certainly decode (-inf /
+  // +inf when none is known). On false the codec discards the frame if no
+  // other frame refers to it (AVDISCARD_NONREF on a non-reference frame), and
+  // Next() never returns it; reference frames are decoded and returned
+  // whatever the answer. ModelFrameStream::MayTake answers for the model's
+  // resampler, so a 30 fps H.264 stream with B-frames read at 6 fps leaves
+  // about 2 in 5 frames undecoded with the same model frames.
+  //
+  // Asked only for H.264 (other codecs: every frame decoded), packets with a
+  // timestamp that are not key frames, not between SkipToKeyFrame() and the
+  // first frame returned after it, and never again once a returned frame's
+  // timestamp is not its packet's pts (a stream whose pts FFmpeg corrects:
+  // the neighbours above would not be the frames' timestamps).
+  using FrameFilter = std::function<bool(double previous_s, double timestamp_s, double next_s)>;
+  void SetFrameFilter(FrameFilter wanted);
+  // Frames the codec discarded on the filter's word (counted once the
+  // decoder has returned a later frame or drained).
+  int64_t frames_undecoded() const;
 
   class Impl;
 

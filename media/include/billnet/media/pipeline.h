@@ -71,6 +71,13 @@ class ModelFrameStream {
   ResamplerPhase phase() const;
   Status Restore(const ResamplerPhase& phase);
 
+  // Whether a tick could take a frame at timestamp_s if frames at
+  // previous_s and next_s (-inf / +inf: none known) are pushed too: false
+  // only when the ticks are known (after the first push or a Restore) and
+  // none lies nearer to timestamp_s than to both neighbours. Leaving such a
+  // frame out changes no model frame: the VideoDecoder's frame filter.
+  bool MayTake(double previous_s, double timestamp_s, double next_s) const;
+
   const ModelTarget& target() const;
   int64_t frames_in() const;
   int64_t frames_out() const;
@@ -89,6 +96,7 @@ struct ModelFrames {
   std::vector<double> source_ts;  // per output frame: its source frame's timestamp
   StreamInfo info;                // of the decoded stream (empty for RGB input)
   int64_t source_frames = 0;      // decoded / given
+  int64_t undecoded_frames = 0;   // left undecoded: no tick takes them (skip_untaken_frames)
   int64_t dropped_frames = 0;     // by the resampler
 
   size_t frame_bytes() const { return static_cast<size_t>(height) * width * 3; }
@@ -99,6 +107,9 @@ struct PipelineOptions {
   ResamplerOptions resampler;
   // Stop with ResourceExhausted beyond this many output frames (0: no limit).
   int64_t max_output_frames = 0;
+  // Let the decoder leave non-reference frames that no tick takes undecoded
+  // (VideoDecoder::SetFrameFilter): the same model frames, less decoding.
+  bool skip_untaken_frames = true;
 };
 
 // Decodes a whole file/URL (or source) to model frames: decode -> resample
