@@ -347,7 +347,19 @@ Status VideoDecoder::Impl::Open(const std::string& url, const DecoderOptions& op
     info_.duration = static_cast<double>(format_->duration) / AV_TIME_BASE;
   }
   info_.stream_index = stream_index_;
-  filter_codec_ = par->codec_id == AV_CODEC_ID_H264;
+  // Codecs whose decoders drop exactly the frames no other frame refers to on
+  // AVDISCARD_NONREF (H.264 nal_ref_idc 0, HEVC sub-layer non-reference
+  // pictures, MPEG-1/2/4 B-frames), each tested (frame_filter_test.cc).
+  switch (par->codec_id) {
+    case AV_CODEC_ID_H264:
+    case AV_CODEC_ID_HEVC:
+    case AV_CODEC_ID_MPEG4:
+    case AV_CODEC_ID_MPEG2VIDEO:
+      filter_codec_ = true;
+      break;
+    default:
+      filter_codec_ = false;
+  }
   return Status::Ok();
 }
 

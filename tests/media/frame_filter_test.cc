@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <ostream>
 #include <limits>
 #include <span>
@@ -98,6 +100,51 @@ INSTANTIATE_TEST_SUITE_P(
                       FilterCase{"h264_variable_rate_to_6", 30, 6, true, true, 90},
                       FilterCase{"h264_zerolatency", 30, 6, false, false, 60}),
     [](const ::testing::TestParamInfo<FilterCase>& i) { return std::string(i.param.name); });
+
+// Codecs our encoder does not write, from the ffmpeg CLI (skipped where it or
+// the encoder is missing): B-frames (MPEG-4, MPEG-2) and HEVC's sub-layer
+// non-reference pictures.
+struct CliCase {
+  const char* name;
+  const char* encoder_args;
+};
+
+void PrintTo(const CliCase& c, std::ostream* os) { *os << c.name; }
+
+class FrameFilterCliTest : public ::testing::TestWithParam<CliCase> {};
+
+TEST_P(FrameFilterCliTest, SameModelFramesWithLessDecoding) {
+  const CliCase& c = GetParam();
+  const std::string dir = testing::TempDir(std::string("filter_") + c.name);
+  const std::string path = dir + "/clip.mkv";
+  const std::string cmd =
+      "ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=160x120:rate=30 -t 3 " +
+      std::string(c.encoder_args) + " " + path + " 2>/dev/null";
+  if (std::system(cmd.c_str()) != 0 || !std::filesystem::exists(path)) {
+    GTEST_SKIP() << "ffmpeg CLI or its encoder is missing: " << cmd;
+  }
+  PipelineOptions all_options;
+  all_options.skip_untaken_frames = false;
+  StatusOr<ModelFrames> all = DecodeFileToModelFrames(path, ModelTarget{24, 32, 6}, all_options);
+  StatusOr<ModelFrames> some = DecodeFileToModelFrames(path, ModelTarget{24, 32, 6});
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_TRUE(some.ok()) << some.status().ToString();
+  EXPECT_EQ(all->source_frames, 90);
+  ASSERT_EQ(some->frames, all->frames);
+  EXPECT_EQ(some->source_ts, all->source_ts);
+  EXPECT_TRUE(some->rgb == all->rgb) << "the model frames' pixels differ";
+  EXPECT_GE(some->undecoded_frames, 90 / 5);
+  EXPECT_EQ(some->source_frames + some->undecoded_frames, 90);
+  std::filesystem::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Codecs, FrameFilterCliTest,
+    ::testing::Values(
+        CliCase{"hevc", "-c:v libx265 -preset veryfast -x265-params log-level=error"},
+        CliCase{"mpeg4", "-c:v mpeg4 -bf 2 -q:v 4"},
+        CliCase{"mpeg2", "-c:v mpeg2video -bf 2 -q:v 4"}),
+    [](const ::testing::TestParamInfo<CliCase>& i) { return std::string(i.param.name); });
 
 TEST(ModelFrameStreamMayTake, OnlyFramesNearerToATickThanTheirNeighbours) {
   ModelFrameStream stream(ModelTarget{24, 32, 6});

@@ -111,7 +111,8 @@ class VideoDecoder {
   // resampler, so a 30 fps H.264 stream with B-frames read at 6 fps leaves
   // about 2 in 5 frames undecoded with the same model frames.
   //
-  // Asked only for H.264 (other codecs: every frame decoded), packets with a
+  // Asked only for H.264, HEVC, MPEG-4 part 2 and MPEG-2 (other codecs: every
+  // frame decoded), packets with a
   // timestamp that are not key frames, not between SkipToKeyFrame() and the
   // first frame returned after it, and never again once a returned frame's
   // timestamp is not its packet's pts (a stream whose pts FFmpeg corrects:
