@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <ostream>
 #include <limits>
 #include <span>
@@ -166,6 +167,25 @@ TEST(ModelFrameStreamMayTake, OnlyFramesNearerToATickThanTheirNeighbours) {
   EXPECT_TRUE(stream.MayTake(1.0 + 4 * f, 1.0 + 6 * f, 1.0 + 7 * f));  // edge at 1.1667
 }
 
+// The timestamps of the frames Next() returns, in order; `after` runs after
+// each with the number returned so far.
+std::vector<double> ReturnedTimestamps(VideoDecoder& dec,
+                                       const std::function<void(size_t)>& after = {}) {
+  std::vector<double> out;
+  for (;;) {
+    DecodedFrame f;
+    StatusOr<bool> got = dec.Next(&f);
+    if (!got.ok()) {
+      ADD_FAILURE() << got.status().ToString();
+      break;
+    }
+    if (!*got) break;
+    out.push_back(f.timestamp());
+    if (after) after(out.size());
+  }
+  return out;
+}
+
 TEST(VideoDecoderFrameFilter, ReferenceFramesAreDecodedWhateverTheAnswer) {
   constexpr int kFrames = 60;
   const std::vector<uint8_t> rgb = MakeClip(kFrames, 64, 48);
@@ -181,14 +201,7 @@ TEST(VideoDecoderFrameFilter, ReferenceFramesAreDecodedWhateverTheAnswer) {
     asked.push_back(t);
     return false;  // nothing wanted
   });
-  std::vector<double> returned;
-  for (;;) {
-    DecodedFrame f;
-    StatusOr<bool> got = (*dec)->Next(&f);
-    ASSERT_TRUE(got.ok()) << got.status().ToString();
-    if (!*got) break;
-    returned.push_back(f.timestamp());
-  }
+  const std::vector<double> returned = ReturnedTimestamps(**dec);
   // The key frame is never offered; reference frames (P, and B-frames others
   // refer to) come out in order anyway; the non-reference ones do not.
   ASSERT_FALSE(returned.empty());
@@ -222,19 +235,13 @@ TEST(VideoDecoderFrameFilter, NotAskedFromASkipUntilAFrameCameOut) {
     if (!returned_since_skip) ++asked_while_paused;
     return false;
   });
-  std::vector<double> returned;
-  for (;;) {
-    DecodedFrame f;
-    StatusOr<bool> got = (*dec)->Next(&f);
-    ASSERT_TRUE(got.ok()) << got.status().ToString();
-    if (!*got) break;
-    returned.push_back(f.timestamp());
+  const std::vector<double> returned = ReturnedTimestamps(**dec, [&](size_t count) {
     returned_since_skip = true;
-    if (returned.size() == 5) {
+    if (count == 5) {
       (*dec)->SkipToKeyFrame(1.0);
       returned_since_skip = false;
     }
-  }
+  });
   ASSERT_GT(returned.size(), 6u);
   EXPECT_GE(returned[5], 1.0 - 1e-6);  // the first key frame at or after 1 s
   EXPECT_GT(asked, 0);

@@ -1,10 +1,15 @@
 #!/bin/bash
 # Undecoded untaken frames (decision 22): the server with --decode-all-frames
-# ("all") and without ("filter", the default), back to back, full-resolution
-# 640x480 30 fps H.264 streams with B-frames (billnet-load's generated clip).
-# /tmp/loadrepo holds only billnet-2x-synth/2 (a symlink to models/billnet-2x-synth/2).
+# ("all") and without ("filter", the default), full-resolution 640x480 30 fps
+# H.264 streams with B-frames (billnet-load's generated clip), 20 s each.
+#   run_series.sh            pairs all, filter at 32 40 48 streams (PAUSE=0)
+#   run_series.sh reverse    pairs filter, all, 20 s pauses (tags *_r)
+#   run_series.sh nice       --decode-nice 19 against 10 at 40 and 32 streams
+# STREAMS="..." overrides the counts. /tmp/loadrepo holds only
+# billnet-2x-synth/2 (a symlink to models/billnet-2x-synth/2).
 cd /work/main
 OUT=docs/data/decode-filter-2026-12-04
+PAUSE=0
 run() { # tag n extra-server-flags
   tag=$1; n=$2; shift 2
   build/server/billnet-server --listen 127.0.0.1:50151 --metrics-listen 127.0.0.1:9564 \
@@ -15,12 +20,29 @@ run() { # tag n extra-server-flags
   la=$(cut -d' ' -f1 /proc/loadavg)
   build/tools/load/billnet-load --server 127.0.0.1:50151 --streams $n --duration 20 \
       --server-pid $pid --json > $OUT/$tag.json 2> $OUT/$tag.err
-  curl -s http://127.0.0.1:9564/metrics | grep -E '^billnet_(undecoded_frames|frames)_total' > $OUT/$tag.metrics
+  curl -s http://127.0.0.1:9564/metrics |
+      grep -E '^billnet_(undecoded_frames|frames)_total' > $OUT/$tag.metrics
   echo "$tag load_avg_before=$la flags=$*" >> $OUT/runs.txt
   kill $pid; wait $pid
+  sleep $PAUSE
 }
-for n in ${STREAMS:-32 40 48}; do
-  run full${n}_all $n --decode-all-frames
-  run full${n}_filter $n
-done
-echo done >> $OUT/runs.txt
+case "${1:-}" in
+  reverse)
+    PAUSE=20
+    for n in ${STREAMS:-32 40 48}; do
+      run full${n}_filter_r $n
+      run full${n}_all_r $n --decode-all-frames
+    done ;;
+  nice)
+    PAUSE=20
+    for n in ${STREAMS:-40 32}; do
+      run full${n}_filter_nice19 $n --decode-nice 19
+      run full${n}_filter_nice10 $n --decode-nice 10
+    done ;;
+  *)
+    for n in ${STREAMS:-32 40 48}; do
+      run full${n}_all $n --decode-all-frames
+      run full${n}_filter $n
+    done ;;
+esac
+echo "done ${1:-pairs}" >> $OUT/runs.txt
