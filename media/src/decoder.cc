@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <limits>
 #include <cstdio>
+#include <limits>
 #include <mutex>
 #include <vector>
 
@@ -349,7 +349,8 @@ Status VideoDecoder::Impl::Open(const std::string& url, const DecoderOptions& op
   info_.stream_index = stream_index_;
   // Codecs whose decoders drop exactly the frames no other frame refers to on
   // AVDISCARD_NONREF (H.264 nal_ref_idc 0, HEVC sub-layer non-reference
-  // pictures, MPEG-1/2/4 B-frames), each tested (frame_filter_test.cc).
+  // pictures, MPEG-2 and MPEG-4 part 2 B-frames), each tested
+  // (frame_filter_test.cc).
   switch (par->codec_id) {
     case AV_CODEC_ID_H264:
     case AV_CODEC_ID_HEVC:

@@ -201,11 +201,13 @@ void ExpectWindowCount(const json& j, int streams, double seconds, double model_
 TEST(LoadTest, ScaledStreams) {
   GrpcHarness h(Repo("load_scaled"));
   const Result r = Load({"--server", h.address(), "--streams", "3", "--duration", "4", "--scaled",
-                         "--server-pid", std::to_string(::getpid()), "--json"});
+                         "--server-pid", std::to_string(::getpid()), "--json", "--label",
+                         "tiny scaled"});
   const json j = ParseReport(r);
   ASSERT_FALSE(j.is_discarded());
   EXPECT_EQ(j["streams"], 3);
   EXPECT_EQ(j["scaled"], true);
+  EXPECT_EQ(j["label"], "tiny scaled");
   EXPECT_EQ(j["source"]["width"], 32);
   EXPECT_EQ(j["source"]["height"], 32);
   EXPECT_EQ(j["model"]["name"], "tiny");
@@ -233,6 +235,7 @@ TEST(LoadTest, FullResolutionStreams) {
   EXPECT_EQ(j["source"]["fps"], 30);
   EXPECT_EQ(j["lost_streams"], 0) << j["errors"].dump();
   EXPECT_TRUE(j["server_rss_mb"].is_null());  // no --server-pid
+  EXPECT_FALSE(j.contains("label"));
   ExpectWindowCount(j, 2, 3, 6, 8);
 
   const std::string dir = TempDir("load_full_source");
@@ -283,8 +286,8 @@ TEST(LoadTest, BadArguments) {
 }
 
 // --plot: one PNG of the size viz's line chart was asked for (latency and
-// dropped windows against streams), from report lines of both kinds; a line
-// that is no report is an error naming it.
+// dropped windows against streams), one curve per kind of stream, or per
+// label where reports have one; a line that is no report is an error naming it.
 TEST(LoadTest, Plot) {
   const std::string dir = TempDir("load_plot");
   {
@@ -304,6 +307,16 @@ TEST(LoadTest, Plot) {
   EXPECT_TRUE(image.error.empty()) << image.error;
   EXPECT_EQ(image.width, 960);
   EXPECT_EQ(image.height, 640);
+  EXPECT_NE(r.out.find("(640x480 30 fps, client-scaled)"), std::string::npos) << r.out;
+  {
+    std::ofstream f(dir + "/labelled.jsonl");
+    f << R"({"streams": 32, "p50_s": 0.05, "p99_s": 0.14, "label": "all"})" << "\n"
+      << R"({"streams": 32, "p50_s": 0.03, "p99_s": 0.09, "label": "filter"})" << "\n"
+      << R"({"streams": 48, "p50_s": 0.05, "p99_s": 0.21, "label": "all"})" << "\n";
+  }
+  r = Load({"--plot", png, dir + "/labelled.jsonl"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_NE(r.out.find("(all, filter)"), std::string::npos) << r.out;
 
   std::ofstream(dir + "/bad.jsonl") << "{\"streams\": 1}\n";
   r = Load({"--plot", png, dir + "/bad.jsonl"});

@@ -51,6 +51,7 @@ struct Options {
   double grace_s = 0;   // 0: max(10 s, 3 windows)
   double sample_s = 1;  // memory sampling interval
   std::string plot;
+  std::string label;  // written into the report; --plot draws one curve per label
   double plot_y_max_ms = 0;  // 0: the data's range
   std::vector<std::string> results;
 };
@@ -510,6 +511,7 @@ int Run(const Options& o, std::ostream& out, std::ostream& err) {
   r["streams"] = o.streams;
   r["duration_s"] = o.duration_s;
   r["scaled"] = o.scaled;
+  if (!o.label.empty()) r["label"] = o.label;
   r["source"] = {
       {"description", source->description},
       {"codec", video.codec},
@@ -579,9 +581,10 @@ int Run(const Options& o, std::ostream& out, std::ostream& err) {
 }
 
 // p99 (and p50) window latency against the number of streams, one curve per
-// kind of stream, from report objects (one per line).
+// report label, else per kind of stream, from report objects (one per line).
 int Plot(const Options& o, std::ostream& out, std::ostream& err) {
-  std::map<bool, std::vector<json>> runs;  // scaled -> reports
+  // Curve name -> reports, in the order the names first appear.
+  std::vector<std::pair<std::string, std::vector<json>>> runs;
   for (const std::string& path : o.results) {
     std::ifstream in(path);
     if (!in) {
@@ -597,7 +600,13 @@ int Plot(const Options& o, std::ostream& out, std::ostream& err) {
         err << "billnet-load: " << path << ":" << line_no << ": not a billnet-load report\n";
         return kExitError;
       }
-      runs[r.value("scaled", false)].push_back(std::move(r));
+      const std::string name = r.value("label", std::string(r.value("scaled", false)
+                                                                  ? "client-scaled"
+                                                                  : "640x480 30 fps"));
+      auto it = std::find_if(runs.begin(), runs.end(),
+                             [&](const auto& run) { return run.first == name; });
+      if (it == runs.end()) it = runs.insert(runs.end(), {name, {}});
+      it->second.push_back(std::move(r));
     }
   }
   if (runs.empty()) {
@@ -610,12 +619,14 @@ int Plot(const Options& o, std::ostream& out, std::ostream& err) {
   answered.y_min = 0;
   answered.y_max = 100;
   double x_max = 0;
-  for (auto& [scaled, reports] : runs) {
+  std::string names;
+  for (size_t curve = 0; curve < runs.size(); ++curve) {
+    auto& [kind, reports] = runs[curve];
+    names += (curve ? ", " : "") + kind;
     std::sort(reports.begin(), reports.end(),
               [](const json& a, const json& b) { return a["streams"] < b["streams"]; });
-    const std::string kind = scaled ? "client-scaled" : "640x480 30 fps";
     viz::Series p99{kind + " p99"}, p50{kind + " p50"}, share{kind};
-    p99.color = p50.color = share.color = viz::PaletteColor(scaled ? 1 : 0);
+    p99.color = p50.color = share.color = viz::PaletteColor(int(curve));
     p99.markers = p50.markers = share.markers = true;
     p50.dashed = true;
     for (const json& r : reports) {
@@ -657,7 +668,7 @@ int Plot(const Options& o, std::ostream& out, std::ostream& err) {
     err << "billnet-load: " << e << "\n";
     return kExitError;
   }
-  out << "wrote " << o.plot << "\n";
+  out << "wrote " << o.plot << " (" << names << ")\n";
   return kExitOk;
 }
 
@@ -710,6 +721,9 @@ int RunLoad(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       ->check(CLI::Range(0.05, 3600.0))
       ->capture_default_str();
   app.add_flag("--json", o.json, "Print one JSON object");
+  app.add_option("--label", o.label,
+                 "A name for this run in the report (e.g. the server's flags); --plot draws one "
+                 "curve per label");
   app.add_option("--plot", o.plot,
                  "Write the p99 latency against streams of RESULTS (report lines) to this PNG");
   app.add_option("--plot-y-max", o.plot_y_max_ms,
