@@ -82,6 +82,8 @@ Status LoadConfigFile(const std::string& path, ServerConfig* c) {
       s = Get(v, key, &c->max_live_lag_ms);
     else if (k == "decode_nice")
       s = Get(v, key, &c->decode_nice);
+    else if (k == "decode_idle")
+      s = Get(v, key, &c->decode_idle);
     else if (k == "decode_all_frames")
       s = Get(v, key, &c->decode_all_frames);
     else if (k == "drain_timeout_ms")
@@ -139,6 +141,7 @@ std::string ConfigToJson(const ServerConfig& c) {
       {"max_queue_wait_ms", c.max_queue_wait_ms},
       {"max_live_lag_ms", c.max_live_lag_ms},
       {"decode_nice", c.decode_nice},
+      {"decode_idle", c.decode_idle},
       {"decode_all_frames", c.decode_all_frames},
       {"drain_timeout_ms", c.drain_timeout_ms},
       {"token_key_file", c.token_key_file},
@@ -269,6 +272,9 @@ int ParseCommandLine(int argc, char** argv, ServerConfig* c) {
   app.add_option("--decode-nice", c->decode_nice,
                  "nice value added to decode threads so decoding yields to inference (0: off)")
       ->capture_default_str();
+  app.add_flag("--decode-idle", c->decode_idle,
+               "run decode threads at SCHED_IDLE (only on otherwise idle cores) instead of "
+               "--decode-nice: inference keeps its speed under load, live decoders skip sooner");
   app.add_flag("--decode-all-frames", c->decode_all_frames,
                "decode every source frame (default: leave non-reference frames that no model "
                "frame takes undecoded; the model frames are the same)");

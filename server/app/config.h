@@ -34,6 +34,7 @@ struct ServerConfig {
                                    // them are dropped; 0: never
   int max_live_lag_ms = 1000;      // a live decoder this far behind skips to a key frame; 0: never
   int decode_nice = 10;            // added to the decode threads' nice value; 0: unchanged
+  bool decode_idle = false;        // decode threads at SCHED_IDLE (decode_nice then unused)
   bool decode_all_frames = false;  // false: non-reference frames no model frame takes are not decoded
   int drain_timeout_ms = 30000;    // file streams get this long on SIGTERM
   std::string token_key_file;      // empty: $BILLNET_TOKEN_KEY_FILE, $BILLNET_TOKEN_KEY, random

@@ -96,6 +96,7 @@ int RunServer(const ServerConfig& config) {
   co.limits.max_live_lag = std::chrono::milliseconds(config.max_live_lag_ms);
   co.limits.decode_nice = config.decode_nice;
   co.limits.decode_all_frames = config.decode_all_frames;
+  co.limits.decode_idle = config.decode_idle;
   ServiceCore core(co, &repository, &metrics, &tokens);
 
   // Declared before the HTTP server, which calls it: destroyed after it stops.

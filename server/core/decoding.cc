@@ -73,6 +73,7 @@ void ChunkQueue::Close() {
 void ChunkQueue::Abort(Status reason) {
   std::lock_guard<std::mutex> lock(mu_);
   if (abort_.ok()) abort_ = reason.ok() ? Cancelled("input aborted") : std::move(reason);
+  aborted_.store(true, std::memory_order_release);
   cv_.notify_all();
 }
 
@@ -82,8 +83,14 @@ void ChunkQueue::SetSpaceCallback(std::function<void()> callback) {
 }
 
 StatusOr<size_t> ChunkQueue::Read(uint8_t* data, size_t size) {
+  if (reading_offset_ < reading_.size() && !aborted_.load(std::memory_order_acquire)) {
+    // The consumer's own chunk: no lock.
+    const size_t take = std::min(size, reading_.size() - reading_offset_);
+    std::memcpy(data, reading_.data() + reading_offset_, take);
+    reading_offset_ += take;
+    return take;
+  }
   std::function<void()> notify;
-  size_t n = 0;
   {
     std::unique_lock<std::mutex> lock(mu_);
     const auto ready = [&] { return !chunks_.empty() || closed_ || !abort_.ok(); };
@@ -103,18 +110,10 @@ StatusOr<size_t> ChunkQueue::Read(uint8_t* data, size_t size) {
     }
     if (!abort_.ok()) return abort_;
     if (chunks_.empty()) return size_t{0};  // closed and drained
-    while (n < size && !chunks_.empty()) {
-      std::string& front = chunks_.front();
-      const size_t take = std::min(size - n, front.size() - offset_);
-      std::memcpy(data + n, front.data() + offset_, take);
-      n += take;
-      offset_ += take;
-      if (offset_ == front.size()) {
-        chunks_.pop_front();
-        offset_ = 0;
-      }
-    }
-    bytes_ -= n;
+    reading_.swap(chunks_.front());  // chunks are never empty (Push skips them)
+    chunks_.pop_front();
+    reading_offset_ = 0;
+    bytes_ -= reading_.size();
     if (want_space_ && bytes_ < max_bytes_) {
       want_space_ = false;
       notify = space_callback_;
@@ -122,7 +121,10 @@ StatusOr<size_t> ChunkQueue::Read(uint8_t* data, size_t size) {
     cv_.notify_all();  // PushBlocking waiters
   }
   if (notify) notify();
-  return n;
+  const size_t take = std::min(size, reading_.size());
+  std::memcpy(data, reading_.data(), take);
+  reading_offset_ = take;
+  return take;
 }
 
 bool ChunkQueue::idle_expired() const {

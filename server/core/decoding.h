@@ -4,6 +4,7 @@
 #ifndef BILLNET_SERVER_CORE_DECODING_H_
 #define BILLNET_SERVER_CORE_DECODING_H_
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -66,7 +67,9 @@ std::shared_ptr<DecoderFactory> MakeFfmpegDecoderFactory();
 //
 // Consumer (the decoder's thread): Read() blocks until bytes arrive, the
 // input ends (0) or breaks (the abort's error), or nothing arrives for
-// `idle_timeout` (then idle_expired() is true and Read fails).
+// `idle_timeout` (then idle_expired() is true and Read fails). A read returns
+// bytes of one chunk at most: it takes the chunk under the lock and copies
+// from it without (space is given back when a chunk is taken).
 class ChunkQueue : public media::ByteSource {
  public:
   ChunkQueue(size_t max_bytes, std::chrono::milliseconds idle_timeout);
@@ -94,8 +97,13 @@ class ChunkQueue : public media::ByteSource {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::string> chunks_;
-  size_t offset_ = 0;  // into chunks_.front()
-  size_t bytes_ = 0;   // queued, not yet read
+  size_t bytes_ = 0;  // queued, not yet taken by the consumer
+  // The consumer's chunk: taken from chunks_ under mu_, copied out without
+  // it (a decode thread at low priority holds mu_ only to take a chunk, so a
+  // transport thread pushing to this stream never waits behind its copy).
+  std::string reading_;
+  size_t reading_offset_ = 0;
+  std::atomic<bool> aborted_{false};  // Abort() was called: Read takes the locked path
   bool closed_ = false;
   bool want_space_ = false;
   bool idle_expired_ = false;

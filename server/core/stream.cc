@@ -9,6 +9,8 @@
 #include <mutex>
 
 #if defined(__linux__)
+#include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -23,12 +25,24 @@ namespace {
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-// Lowers the calling thread's priority by `nice` (Linux: the nice value is
-// per thread). A failure is logged once per process; decoding goes on.
-void LowerThreadPriority(int nice) {
-  if (nice <= 0) return;
+// Lowers the calling thread's priority: SCHED_IDLE when `idle`, else by
+// `nice` (Linux: both are per thread). A failure is logged once per process;
+// decoding goes on (at `nice` if SCHED_IDLE was refused).
+void LowerThreadPriority(int nice, bool idle) {
   std::string error;
 #if defined(__linux__)
+  if (idle) {
+    sched_param sp{};
+    sp.sched_priority = 0;
+    const int err = pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+    if (err == 0) return;
+    static std::once_flag once;
+    std::call_once(once, [&] {
+      spdlog::warn("decode threads not at SCHED_IDLE (decode_idle): {}; using decode_nice={}",
+                   std::strerror(err), nice);
+    });
+  }
+  if (nice <= 0) return;
   const id_t tid = id_t(syscall(SYS_gettid));
   errno = 0;
   const int current = getpriority(PRIO_PROCESS, tid);
@@ -38,7 +52,8 @@ void LowerThreadPriority(int nice) {
     error = std::string("setpriority: ") + std::strerror(errno);
   }
 #else
-  error = "per-thread nice needs Linux";
+  if (nice <= 0 && !idle) return;
+  error = "per-thread priorities need Linux";
 #endif
   if (error.empty()) return;
   static std::once_flag once;
@@ -200,7 +215,7 @@ void Stream::StopLocked(ServeStatus status) {
 // ---- Decode thread: bytes -> frames -> model frames -> windows -------------
 
 void Stream::DecodeLoop() {
-  LowerThreadPriority(deps_.limits.decode_nice);
+  LowerThreadPriority(deps_.limits.decode_nice, deps_.limits.decode_idle);
   const Model& m = *model_->model;
   const TopologyConfig& topo = m.info().topology;
   media::DecoderOptions options;
@@ -261,10 +276,7 @@ void Stream::DecodeLoop() {
       return Status::Ok();
     };
     while (input_error.ok()) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (stopped_) break;
-      }
+      if (stopped_.load(std::memory_order_acquire)) break;
       const auto blocked0 = queue_ ? queue_->blocked() : std::chrono::nanoseconds(0);
       const auto t0 = Clock::now();
       media::DecodedFrame frame;

@@ -105,6 +105,10 @@ struct StreamLimits {
   std::chrono::milliseconds max_live_lag{1000};
   // Added to the nice value of every decode thread (0: unchanged; Linux).
   int decode_nice = 10;
+  // Decode threads at SCHED_IDLE instead (Linux): they run only on cores
+  // nothing else wants, so the pool's engine runs as fast as alone; when the
+  // CPU is short they fall behind and live streams skip (max_live_lag).
+  bool decode_idle = false;
   // Decode every source frame; false: the decoder leaves non-reference frames
   // that no tick of the model's rate takes undecoded (media::VideoDecoder::
   // SetFrameFilter), with the same model frames.
@@ -255,7 +259,11 @@ class Stream : public std::enable_shared_from_this<Stream> {
   std::condition_variable cv_;
   std::deque<PendingWindow> pending_;
   bool in_flight_ = false;
-  bool stopped_ = false;  // no more windows (failure, cancel, drain)
+  // No more windows (failure, cancel, drain). Set under mu_; atomic so the
+  // decode loop reads it per frame without taking mu_ (a low-priority decode
+  // thread preempted while holding mu_ would stall the pool thread that
+  // delivers this stream's result).
+  std::atomic<bool> stopped_{false};
   ServeStatus stop_status_;
   int64_t next_output_sequence_ = 0;  // gaps before a result are dropped windows
   StreamSummary summary_;

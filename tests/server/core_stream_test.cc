@@ -4,9 +4,12 @@
 #include <gtest/gtest.h>
 #include <prometheus/counter.h>
 
+#include <sched.h>
+
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
+#include <filesystem>
 #include <set>
 #include <span>
 #include <thread>
@@ -137,6 +140,44 @@ TEST(CoreStreamTest, H264Mp4ResultsEqualTheEngineOnMediaWindows) {
   EXPECT_FALSE(rec.windows[0].state_token.empty());
   ModelHandle handle = h.repository->Active("tiny");
   EXPECT_EQ(handle->series->undecoded_frames->Value(), double(rec.summary.undecoded_frames));
+}
+
+// Threads of this process at SCHED_IDLE (Linux).
+int IdleThreads() {
+  int n = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    const int policy = sched_getscheduler(std::stoi(e.path().filename().string()));
+    if (policy == SCHED_IDLE) ++n;
+  }
+  return n;
+}
+
+TEST(CoreStreamTest, DecodeIdleRunsTheDecodeThreadAtSchedIdleWithTheSameWindows) {
+  CoreOptions o;
+  o.limits.decode_idle = true;
+  CoreHarness h(OneVersionRepo("core_h264_idle"), o);
+  const auto clip = EncodeClip(VideoCodec::kH264, "mp4", 40);
+  const auto want = ExpectedWindows(*h.repository->Active("tiny")->model, clip);
+  ASSERT_EQ(IdleThreads(), 0);
+  Recorder rec;
+  std::shared_ptr<Stream> s;
+  StartInfo info;
+  ASSERT_TRUE(h.core->OpenStream(FileConfig(), &rec, &s, &info).ok());
+  // The decode thread waits for the rest of the clip meanwhile.
+  s->PushChunkBlocking(std::string(clip.begin(), clip.begin() + 100));
+  bool idle = false;
+  for (int i = 0; i < 200 && !idle; ++i) {
+    idle = IdleThreads() == 1;
+    if (!idle) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(idle) << "no thread at SCHED_IDLE while the stream decodes";
+  s->PushChunkBlocking(std::string(clip.begin() + 100, clip.end()));
+  s->CloseInput();
+  ASSERT_TRUE(rec.WaitEnd());
+  ASSERT_TRUE(rec.status.ok()) << rec.status.ToString();
+  ASSERT_EQ(rec.windows.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) ExpectSameWindow(rec.windows[i], want[i]);
 }
 
 TEST(CoreStreamTest, DecodeAllFramesDecodesEveryFrameWithTheSameWindows) {

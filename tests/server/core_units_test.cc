@@ -343,13 +343,18 @@ TEST(ChunkQueueTest, ReadsAcrossChunksThenEnds) {
   EXPECT_TRUE(q.Push("defg"));
   q.Close();
   uint8_t buf[5];
-  auto n = q.Read(buf, 5);
+  auto n = q.Read(buf, 5);  // at most one chunk per read
   ASSERT_TRUE(n.ok());
-  EXPECT_EQ(*n, 5u);
-  EXPECT_EQ(std::string(reinterpret_cast<char*>(buf), 5), "abcde");
+  EXPECT_EQ(*n, 3u);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(buf), 3), "abc");
+  n = q.Read(buf, 2);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 2u);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(buf), 2), "de");
   n = q.Read(buf, 5);
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(*n, 2u);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(buf), 2), "fg");
   n = q.Read(buf, 5);
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(*n, 0u);
@@ -363,10 +368,24 @@ TEST(ChunkQueueTest, FullQueueAsksForSpaceAndCallsBack) {
   EXPECT_TRUE(q.Push("ab"));
   EXPECT_FALSE(q.Push("cdef"));  // 6 bytes >= 4
   uint8_t buf[8];
-  ASSERT_TRUE(q.Read(buf, 1).ok());
-  EXPECT_EQ(called, 0);  // still 5 queued
+  ASSERT_TRUE(q.Read(buf, 1).ok());  // takes "ab": "cdef" is still queued
   ASSERT_TRUE(q.Read(buf, 8).ok());
+  EXPECT_EQ(called, 0);
+  ASSERT_TRUE(q.Read(buf, 8).ok());  // takes "cdef": room again
   EXPECT_EQ(called, 1);
+}
+
+TEST(ChunkQueueTest, AbortStopsAPartlyReadChunk) {
+  ChunkQueue q(16, std::chrono::milliseconds(0));
+  EXPECT_TRUE(q.Push("abcdef"));
+  uint8_t buf[2];
+  auto n = q.Read(buf, 2);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 2u);
+  q.Abort(Cancelled("client went away"));
+  n = q.Read(buf, 2);  // "cdef" is not returned
+  ASSERT_FALSE(n.ok());
+  EXPECT_NE(n.status().message().find("client went away"), std::string::npos);
 }
 
 TEST(ChunkQueueTest, AbortBreaksABlockedRead) {

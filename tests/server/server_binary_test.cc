@@ -120,11 +120,12 @@ TEST(ServerConfigTest, LoadSheddingOptions) {
   EXPECT_EQ(defaults.max_live_lag_ms, 1000);
   EXPECT_EQ(defaults.decode_nice, 10);
   EXPECT_FALSE(defaults.decode_all_frames);
+  EXPECT_FALSE(defaults.decode_idle);
 
   const std::string dir = TempDir("config_shedding");
   std::ofstream(dir + "/c.json")
       << R"({"max_queue_wait_ms": 80, "max_live_lag_ms": 0, "decode_nice": 3,
-             "decode_all_frames": true})";
+             "decode_all_frames": true, "decode_idle": true})";
   ServerConfig c;
   std::string a0 = "billnet-server", a1 = "--config", a2 = dir + "/c.json",
               a3 = "--max-queue-wait-ms", a4 = "120", a5 = "--decode-nice", a6 = "0";
@@ -134,6 +135,7 @@ TEST(ServerConfigTest, LoadSheddingOptions) {
   EXPECT_EQ(c.max_live_lag_ms, 0);      // from the file
   EXPECT_EQ(c.decode_nice, 0);
   EXPECT_TRUE(c.decode_all_frames);
+  EXPECT_TRUE(c.decode_idle);
   EXPECT_TRUE(ValidateConfig(c).ok());
 
   // --print-config shows them, and what it prints loads back.
@@ -148,11 +150,13 @@ TEST(ServerConfigTest, LoadSheddingOptions) {
   EXPECT_EQ(back.max_live_lag_ms, 0);
   EXPECT_EQ(back.decode_nice, 0);
   EXPECT_TRUE(back.decode_all_frames);
+  EXPECT_TRUE(back.decode_idle);
   ServerConfig flag;
-  std::string f1 = "--decode-all-frames";
-  char* flag_argv[] = {a0.data(), f1.data()};
-  EXPECT_EQ(ParseCommandLine(2, flag_argv, &flag), -1);
+  std::string f1 = "--decode-all-frames", f2 = "--decode-idle";
+  char* flag_argv[] = {a0.data(), f1.data(), f2.data()};
+  EXPECT_EQ(ParseCommandLine(3, flag_argv, &flag), -1);
   EXPECT_TRUE(flag.decode_all_frames);
+  EXPECT_TRUE(flag.decode_idle);
 
   for (auto bad : {std::pair{"max_queue_wait_ms", -1}, std::pair{"max_live_lag_ms", -5},
                    std::pair{"decode_nice", 20}, std::pair{"decode_nice", -1}}) {

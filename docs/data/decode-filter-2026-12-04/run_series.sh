@@ -5,11 +5,14 @@
 #   run_series.sh            pairs all, filter at 32 40 48 streams (PAUSE=0)
 #   run_series.sh reverse    pairs filter, all, 20 s pauses (tags *_r)
 #   run_series.sh nice       --decode-nice 19 against 10 at 40 and 32 streams
-# STREAMS="..." overrides the counts. /tmp/loadrepo holds only
+#   run_series.sh idle       --decode-idle against the default (nice 10), twice,
+#                            at 32 40 48 streams, 20 s pauses (tags *_idle_N, *_nice10_N)
+# STREAMS="..." overrides the counts, DURATION the seconds of video (20). /tmp/loadrepo holds only
 # billnet-2x-synth/2 (a symlink to models/billnet-2x-synth/2).
 cd /work/main
 OUT=docs/data/decode-filter-2026-12-04
 PAUSE=0
+DURATION=${DURATION:-20}
 run() { # tag n extra-server-flags
   tag=$1; n=$2; shift 2
   build/server/billnet-server --listen 127.0.0.1:50151 --metrics-listen 127.0.0.1:9564 \
@@ -18,7 +21,7 @@ run() { # tag n extra-server-flags
   pid=$!
   sleep 3
   la=$(cut -d' ' -f1 /proc/loadavg)
-  build/tools/load/billnet-load --server 127.0.0.1:50151 --streams $n --duration 20 \
+  build/tools/load/billnet-load --server 127.0.0.1:50151 --streams $n --duration $DURATION \
       --server-pid $pid --json > $OUT/$tag.json 2> $OUT/$tag.err
   curl -s http://127.0.0.1:9564/metrics |
       grep -E '^billnet_(undecoded_frames|frames)_total' > $OUT/$tag.metrics
@@ -38,6 +41,14 @@ case "${1:-}" in
     for n in ${STREAMS:-40 32}; do
       run full${n}_filter_nice19 $n --decode-nice 19
       run full${n}_filter_nice10 $n --decode-nice 10
+    done ;;
+  idle)
+    PAUSE=20
+    for rep in 1 2; do
+      for n in ${STREAMS:-32 40 48}; do
+        run full${n}_idle_$rep $n --decode-idle
+        run full${n}_nice10_$rep $n
+      done
     done ;;
   *)
     for n in ${STREAMS:-32 40 48}; do
