@@ -153,12 +153,30 @@ int IdleThreads() {
   return n;
 }
 
+// A core with `limits`, the 40-frame H.264 clip (12 fps, B-frames) and the
+// windows the media pipeline gives for it with every frame decoded.
+struct H264Core {
+  static CoreOptions With(const StreamLimits& limits) {
+    CoreOptions o;
+    o.limits = limits;
+    return o;
+  }
+  H264Core(const std::string& repo, const StreamLimits& limits)
+      : h(OneVersionRepo(repo), With(limits)),
+        clip(EncodeClip(VideoCodec::kH264, "mp4", 40)),
+        want(ExpectedWindows(*h.repository->Active("tiny")->model, clip)) {}
+  CoreHarness h;
+  std::vector<uint8_t> clip;
+  std::vector<testing::ExpectedWindow> want;
+};
+
 TEST(CoreStreamTest, DecodeIdleRunsTheDecodeThreadAtSchedIdleWithTheSameWindows) {
-  CoreOptions o;
-  o.limits.decode_idle = true;
-  CoreHarness h(OneVersionRepo("core_h264_idle"), o);
-  const auto clip = EncodeClip(VideoCodec::kH264, "mp4", 40);
-  const auto want = ExpectedWindows(*h.repository->Active("tiny")->model, clip);
+  StreamLimits limits;
+  limits.decode_idle = true;
+  H264Core c("core_h264_idle", limits);
+  CoreHarness& h = c.h;
+  const auto& clip = c.clip;
+  const auto& want = c.want;
   ASSERT_EQ(IdleThreads(), 0);
   Recorder rec;
   std::shared_ptr<Stream> s;
@@ -181,15 +199,13 @@ TEST(CoreStreamTest, DecodeIdleRunsTheDecodeThreadAtSchedIdleWithTheSameWindows)
 }
 
 TEST(CoreStreamTest, DecodeAllFramesDecodesEveryFrameWithTheSameWindows) {
-  CoreOptions o;
-  o.limits.decode_all_frames = true;
-  CoreHarness h(OneVersionRepo("core_h264_all"), o);
-  const auto clip = EncodeClip(VideoCodec::kH264, "mp4", 40);
-  const auto want = ExpectedWindows(*h.repository->Active("tiny")->model, clip);
+  StreamLimits limits;
+  limits.decode_all_frames = true;
+  H264Core c("core_h264_all", limits);
   Recorder rec;
-  ASSERT_TRUE(RunStream(*h.core, FileConfig(), clip, &rec).ok()) << rec.status.ToString();
-  ASSERT_EQ(rec.windows.size(), want.size());
-  for (size_t i = 0; i < want.size(); ++i) ExpectSameWindow(rec.windows[i], want[i]);
+  ASSERT_TRUE(RunStream(*c.h.core, FileConfig(), c.clip, &rec).ok()) << rec.status.ToString();
+  ASSERT_EQ(rec.windows.size(), c.want.size());
+  for (size_t i = 0; i < c.want.size(); ++i) ExpectSameWindow(rec.windows[i], c.want[i]);
   EXPECT_EQ(rec.summary.source_frames, 40);
   EXPECT_EQ(rec.summary.undecoded_frames, 0);
 }

@@ -7,6 +7,8 @@
 #   run_series.sh nice       --decode-nice 19 against 10 at 40 and 32 streams
 #   run_series.sh idle       --decode-idle against the default (nice 10), twice,
 #                            at 32 40 48 streams, 20 s pauses (tags *_idle_N, *_nice10_N)
+#   run_series.sh scaled     client-scaled streams (--scaled), default flags, twice, at
+#                            96 128 160, 20 s pauses (tags scaled*_N)
 # STREAMS="..." overrides the counts, DURATION the seconds of video (20). /tmp/loadrepo holds only
 # billnet-2x-synth/2 (a symlink to models/billnet-2x-synth/2).
 cd /work/main
@@ -15,13 +17,15 @@ PAUSE=0
 DURATION=${DURATION:-20}
 run() { # tag n extra-server-flags
   tag=$1; n=$2; shift 2
+  local load_flags=
+  [[ $tag == scaled* ]] && load_flags=--scaled
   build/server/billnet-server --listen 127.0.0.1:50151 --metrics-listen 127.0.0.1:9564 \
       --model-repository /tmp/loadrepo --default-model billnet-2x-synth --poll-interval-ms 0 \
       --log-level warn "$@" &
   pid=$!
   sleep 3
   la=$(cut -d' ' -f1 /proc/loadavg)
-  build/tools/load/billnet-load --server 127.0.0.1:50151 --streams $n --duration $DURATION \
+  build/tools/load/billnet-load --server 127.0.0.1:50151 --streams $n --duration $DURATION $load_flags \
       --server-pid $pid --json > $OUT/$tag.json 2> $OUT/$tag.err
   curl -s http://127.0.0.1:9564/metrics |
       grep -E '^billnet_(undecoded_frames|frames)_total' > $OUT/$tag.metrics
@@ -49,6 +53,11 @@ case "${1:-}" in
         run full${n}_idle_$rep $n --decode-idle
         run full${n}_nice10_$rep $n
       done
+    done ;;
+  scaled)
+    PAUSE=20
+    for rep in 1 2; do
+      for n in ${STREAMS:-96 128 160}; do run scaled${n}_$rep $n; done
     done ;;
   *)
     for n in ${STREAMS:-32 40 48}; do
