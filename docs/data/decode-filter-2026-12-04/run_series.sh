@@ -9,6 +9,8 @@
 #                            at 32 40 48 streams, 20 s pauses (tags *_idle_N, *_nice10_N)
 #   run_series.sh scaled     client-scaled streams (--scaled), default flags, twice, at
 #                            96 128 160, 20 s pauses (tags scaled*_N)
+#   run_series.sh batch      128 client-scaled streams, --max-batch 1, 2 and 8
+#                            (the default), twice, 20 s pauses (tags scaled128_bN_R)
 # STREAMS="..." overrides the counts, DURATION the seconds of video (20). /tmp/loadrepo holds only
 # billnet-2x-synth/2 (a symlink to models/billnet-2x-synth/2).
 cd /work/main
@@ -58,6 +60,11 @@ case "${1:-}" in
     PAUSE=20
     for rep in 1 2; do
       for n in ${STREAMS:-96 128 160}; do run scaled${n}_$rep $n; done
+    done ;;
+  batch)
+    PAUSE=20
+    for rep in 1 2; do
+      for b in 1 2 8; do run scaled128_b${b}_$rep 128 --max-batch $b; done
     done ;;
   *)
     for n in ${STREAMS:-32 40 48}; do
