@@ -11,6 +11,9 @@
 #                            96 128 160, 20 s pauses (tags scaled*_N)
 #   run_series.sh batch      128 client-scaled streams, --max-batch 1, 2 and 8
 #                            (the default), twice, 20 s pauses (tags scaled128_bN_R)
+#   run_series.sh perwindow  128 client-scaled streams, default flags (--max-batch 8),
+#                            twice, after each window of a batch was delivered as it
+#                            finished (tags scaled128_perwindow_N)
 # STREAMS="..." overrides the counts, DURATION the seconds of video (20). /tmp/loadrepo holds only
 # billnet-2x-synth/2 (a symlink to models/billnet-2x-synth/2).
 cd /work/main
@@ -66,6 +69,9 @@ case "${1:-}" in
     for rep in 1 2; do
       for b in 1 2 8; do run scaled128_b${b}_$rep 128 --max-batch $b; done
     done ;;
+  perwindow)
+    PAUSE=20
+    for rep in 1 2; do run scaled128_perwindow_$rep 128; done ;;
   *)
     for n in ${STREAMS:-32 40 48}; do
       run full${n}_all $n --decode-all-frames
