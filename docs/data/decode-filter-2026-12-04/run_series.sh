@@ -12,8 +12,9 @@
 #   run_series.sh batch      128 client-scaled streams, --max-batch 1, 2 and 8
 #                            (the default), twice, 20 s pauses (tags scaled128_bN_R)
 #   run_series.sh perwindow  128 client-scaled streams, default flags (--max-batch 8),
-#                            twice, after each window of a batch was delivered as it
-#                            finished (tags scaled128_perwindow_N)
+#                            twice, with an experimental build (not kept) that
+#                            delivered each window of a batch as it finished
+#                            (tags scaled128_perwindow_N)
 # STREAMS="..." overrides the counts, DURATION the seconds of video (20). /tmp/loadrepo holds only
 # billnet-2x-synth/2 (a symlink to models/billnet-2x-synth/2).
 cd /work/main
