@@ -4,12 +4,15 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "core/decoding.h"
 #include "core/events.h"
+#include "core/inference.h"
 #include "core/metrics.h"
 #include "core/repository.h"
 #include "core/token.h"
@@ -404,6 +407,78 @@ TEST(ChunkQueueTest, IdleTimeoutExpires) {
   auto n = q.Read(buf, 4);
   EXPECT_FALSE(n.ok());
   EXPECT_TRUE(q.idle_expired());
+}
+
+// ---- InferencePool batching ----
+
+// Records each batch's size; every batch waits until released. The record
+// outlives the backend (the pool owns and destroys it).
+struct BatchRecord {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<size_t> sizes;
+  bool released = false;
+
+  void WaitForBatches(size_t n) {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return sizes.size() >= n; });
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu);
+    released = true;
+    cv.notify_all();
+  }
+};
+
+class RecordingBackend : public InferenceBackend {
+ public:
+  explicit RecordingBackend(std::shared_ptr<BatchRecord> record) : record_(std::move(record)) {}
+  void RunBatch(Session* const*, const uint8_t* const*, size_t count, Response*,
+                Status* statuses) override {
+    std::unique_lock<std::mutex> lock(record_->mu);
+    record_->sizes.push_back(count);
+    record_->cv.notify_all();
+    record_->cv.wait(lock, [&] { return record_->released; });
+    for (size_t i = 0; i < count; ++i) statuses[i] = Status::Ok();
+  }
+
+ private:
+  std::shared_ptr<BatchRecord> record_;
+};
+
+// Windows that queue while the pool's threads are busy run together, up to
+// max_batch per batch, each reported once.
+TEST(InferencePoolTest, WindowsQueuedWhileBusyRunInBatchesOfAtMostMaxBatch) {
+  for (const int max_batch : {8, 2}) {
+    SCOPED_TRACE("max_batch " + std::to_string(max_batch));
+    auto record = std::make_shared<BatchRecord>();
+    std::atomic<int> done{0};
+    {
+      InferencePoolOptions o;
+      o.threads = 1;
+      o.max_batch = max_batch;
+      o.batch_wait = std::chrono::microseconds(0);
+      InferencePool pool(o, std::make_unique<RecordingBackend>(record));
+      const auto job = [&] {
+        InferenceJob j;
+        j.done = [&](Status s, Response, const InferenceTimes& t) {
+          EXPECT_TRUE(s.ok());
+          EXPECT_GE(t.batch_size, 1);
+          ++done;
+        };
+        return j;
+      };
+      pool.Submit(job());
+      record->WaitForBatches(1);  // the thread is busy with the first window
+      for (int i = 0; i < 5; ++i) pool.Submit(job());
+      record->Release();
+    }  // the destructor runs what is queued
+    EXPECT_EQ(done.load(), 6);
+    const std::vector<size_t> want =
+        max_batch == 8 ? std::vector<size_t>{1, 5} : std::vector<size_t>{1, 2, 2, 1};
+    std::lock_guard<std::mutex> lock(record->mu);
+    EXPECT_EQ(record->sizes, want);
+  }
 }
 
 // ---- Repository ----
