@@ -361,6 +361,7 @@ void Stream::DecodeLoop() {
     model_frames += frames.frames_out();
     dropped_frames += frames.frames_dropped();
     count_undecoded();
+    (*decoder)->SetFrameFilter(nullptr);  // it refers to `frames`, which ends here
   }
   decoder = Status(Internal("closed"));  // release FFmpeg before waiting
 

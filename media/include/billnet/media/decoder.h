@@ -118,6 +118,7 @@ class VideoDecoder {
   // timestamp is not its packet's pts (a stream whose pts FFmpeg corrects:
   // the neighbours above would not be the frames' timestamps).
   using FrameFilter = std::function<bool(double previous_s, double timestamp_s, double next_s)>;
+  // An empty function removes the filter.
   void SetFrameFilter(FrameFilter wanted);
   // Frames the codec discarded on the filter's word (counted once the
   // decoder has returned a later frame or drained).
