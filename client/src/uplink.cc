@@ -144,9 +144,7 @@ EncodingUplink::EncodingUplink(const SourceSpec& source, const EncodingOptions& 
       frames_(options.target),
       pacer_(SteadySeconds, [this](double s) { return Sleep(s); }) {
   // Frames no model frame takes need not be decoded (the same model frames).
-  decoder_->SetFrameFilter([this](double previous_s, double t, double next_s) {
-    return frames_.MayTake(previous_s, t, next_s);
-  });
+  decoder_->SetFrameFilter(frames_.TakeFilter());
 }
 
 EncodingUplink::~EncodingUplink() {

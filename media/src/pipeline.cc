@@ -161,6 +161,12 @@ bool ModelFrameStream::MayTake(double previous_s, double timestamp_s, double nex
   return r.TickTime(k) <= hi;
 }
 
+VideoDecoder::FrameFilter ModelFrameStream::TakeFilter() const {
+  return [this](double previous_s, double timestamp_s, double next_s) {
+    return MayTake(previous_s, timestamp_s, next_s);
+  };
+}
+
 const ModelTarget& ModelFrameStream::target() const { return state_->target; }
 int64_t ModelFrameStream::frames_in() const { return state_->in; }
 int64_t ModelFrameStream::frames_out() const { return state_->out; }
@@ -198,12 +204,7 @@ StatusOr<ModelFrames> DecodeAll(VideoDecoder& decoder, const ModelTarget& target
   out.fps = target.fps;
   out.info = decoder.info();
   ModelFrameStream stream(target, options.resampler);
-  if (options.skip_untaken_frames) {
-    decoder.SetFrameFilter(
-        [&stream](double previous_s, double timestamp_s, double next_s) {
-          return stream.MayTake(previous_s, timestamp_s, next_s);
-        });
-  }
+  if (options.skip_untaken_frames) decoder.SetFrameFilter(stream.TakeFilter());
   const ModelFrameStream::Emit emit = Collector(&out, options.max_output_frames);
   for (;;) {
     DecodedFrame frame;

@@ -47,11 +47,7 @@ StatusOr<double> TimeOnce(const std::vector<uint8_t>& bytes, Mode mode, int64_t*
   BILLNET_ASSIGN_OR_RETURN(auto dec, media::VideoDecoder::Open(&src));
   media::FrameConverter conv(128, 96);
   media::ModelFrameStream stream(media::ModelTarget{96, 128, 6});
-  if (mode == Mode::kModelFiltered) {
-    dec->SetFrameFilter([&stream](double previous_s, double t, double next_s) {
-      return stream.MayTake(previous_s, t, next_s);
-    });
-  }
+  if (mode == Mode::kModelFiltered) dec->SetFrameFilter(stream.TakeFilter());
   std::vector<uint8_t> out(conv.frame_bytes());
   uint64_t hash = 1469598103934665603u;
   auto emit = [&hash](const media::ModelFrame& m) -> Status {

@@ -256,11 +256,10 @@ void Stream::DecodeLoop() {
       }
     };
     if (!deps_.limits.decode_all_frames) {
-      // `frames` is replaced after a live skip; the decoder does not ask
-      // between the skip and the first frame after it (decoder.h).
-      (*decoder)->SetFrameFilter([&frames](double previous_s, double t, double next_s) {
-        return frames.MayTake(previous_s, t, next_s);
-      });
+      // `frames` is move-assigned after a live skip (the filter follows it);
+      // the decoder does not ask between the skip and the first frame after
+      // it (decoder.h).
+      (*decoder)->SetFrameFilter(frames.TakeFilter());
     }
     media::ResamplerPhase last_phase = resume_ ? resume_->phase : media::ResamplerPhase{};
     double decode_acc = 0;

@@ -77,6 +77,9 @@ class ModelFrameStream {
   // none lies nearer to timestamp_s than to both neighbours. Leaving such a
   // frame out changes no model frame: the VideoDecoder's frame filter.
   bool MayTake(double previous_s, double timestamp_s, double next_s) const;
+  // MayTake of this object as a VideoDecoder frame filter. It refers to this
+  // object: valid while it lives (a move-assignment into it keeps it valid).
+  VideoDecoder::FrameFilter TakeFilter() const;
 
   const ModelTarget& target() const;
   int64_t frames_in() const;
