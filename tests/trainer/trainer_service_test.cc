@@ -9,9 +9,11 @@
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 
 #include "billnet/model.h"
+#include "trainer_client.h"
 #include "test_util.h"
 
 namespace billnet::trainer {
@@ -36,6 +38,7 @@ class TrainerServiceTest : public ::testing::Test {
     server_ = b.BuildAndStart();
     ASSERT_TRUE(server_);
     ASSERT_GT(port, 0);
+    client_.server = "127.0.0.1:" + std::to_string(port);
     stub_ = v1::TrainerService::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
                                                             grpc::InsecureChannelCredentials()));
   }
@@ -99,6 +102,7 @@ class TrainerServiceTest : public ::testing::Test {
   }
 
   fs::path dir_;
+  JobClientOptions client_;  // the command-line client's options for this service
   std::unique_ptr<TrainerServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<v1::TrainerService::Stub> stub_;
@@ -204,6 +208,75 @@ TEST_F(TrainerServiceTest, CancelStopsARunningJobAndAQueuedOne) {
   v1::ListJobsResponse jobs;
   ASSERT_TRUE(stub_->ListJobs(&l, {}, &jobs).ok());
   EXPECT_EQ(jobs.jobs_size(), 2);
+}
+
+// `billnet-trainer job ...`: the command-line client's functions against the
+// same service.
+TEST_F(TrainerServiceTest, TheClientStartsWatchesListsAndGetsAJob) {
+  std::ostringstream out, err;
+  ASSERT_EQ(JobStart(client_, TinyJob(2).dump(), /*watch=*/true, out, err), 0) << err.str();
+  const std::string watched = out.str();
+  EXPECT_NE(watched.find("started job-1  QUEUED"), std::string::npos) << watched;
+  EXPECT_NE(watched.find("job-1: S1 epoch 1/2 step 1/"), std::string::npos) << watched;
+  EXPECT_NE(watched.find("job-1: S1 epoch 2/2: train loss"), std::string::npos) << watched;
+  EXPECT_NE(watched.find("job-1  SUCCEEDED  " + (dir_ / "models" / "tiny" / "1").string()),
+            std::string::npos)
+      << watched;
+
+  std::ostringstream list, get, models, as_json;
+  EXPECT_EQ(JobList(client_, list, err), 0);
+  EXPECT_NE(list.str().find("job-1  SUCCEEDED"), std::string::npos) << list.str();
+  EXPECT_EQ(JobGet(client_, "job-1", get, err), 0);
+  EXPECT_NE(get.str().find("S1 epoch 2: train loss"), std::string::npos) << get.str();
+  EXPECT_EQ(JobModels(client_, "", models, err), 0);
+  EXPECT_NE(models.str().find("tiny/1  stages s1  incomplete"), std::string::npos)
+      << models.str();
+
+  JobClientOptions j = client_;
+  j.json = true;
+  EXPECT_EQ(JobGet(j, "job-1", as_json, err), 0);
+  const json got = json::parse(as_json.str());
+  EXPECT_EQ(got["id"], "job-1");
+  EXPECT_EQ(got["state"], "JOB_SUCCEEDED");
+  EXPECT_EQ(got["epochs"].size(), 2u);
+  EXPECT_TRUE(err.str().empty()) << err.str();
+}
+
+TEST_F(TrainerServiceTest, TheClientCancelsAndReportsAJobThatDidNotSucceed) {
+  std::ostringstream out, err;
+  ASSERT_EQ(JobStart(client_, TinyJob(1000).dump(), /*watch=*/false, out, err), 0) << err.str();
+  EXPECT_EQ(JobCancel(client_, "job-1", out, err), 0) << err.str();
+  EXPECT_NE(out.str().find("cancel requested: job-1"), std::string::npos) << out.str();
+  std::ostringstream watched;
+  EXPECT_EQ(JobWatch(client_, "job-1", watched, err), 1);
+  EXPECT_NE(watched.str().find("job-1  CANCELLED"), std::string::npos) << watched.str();
+}
+
+TEST_F(TrainerServiceTest, TheClientNamesBadConfigsUnknownJobsAndAMissingService) {
+  std::ostringstream out, err;
+  EXPECT_EQ(JobStart(client_, R"({"batch_size": 0})", false, out, err), 2);
+  EXPECT_NE(err.str().find("starting a job at " + client_.server), std::string::npos)
+      << err.str();
+  EXPECT_NE(err.str().find("batch_size"), std::string::npos) << err.str();
+  EXPECT_NE(err.str().find("INVALID_ARGUMENT"), std::string::npos) << err.str();
+  err.str("");
+  EXPECT_EQ(JobStart(client_, "{not json", false, out, err), 2);
+  EXPECT_NE(err.str().find("config_json"), std::string::npos) << err.str();
+  err.str("");
+  EXPECT_EQ(JobGet(client_, "job-99", out, err), 2);
+  EXPECT_NE(err.str().find("getting job-99"), std::string::npos) << err.str();
+  EXPECT_NE(err.str().find("NOT_FOUND"), std::string::npos) << err.str();
+  err.str("");
+  EXPECT_EQ(JobWatch(client_, "job-99", out, err), 2);
+  EXPECT_EQ(JobCancel(client_, "job-99", out, err), 2);
+  EXPECT_TRUE(out.str().empty()) << out.str();
+
+  JobClientOptions nowhere;
+  nowhere.server = "127.0.0.1:1";
+  nowhere.connect_timeout_s = 0.3;
+  err.str("");
+  EXPECT_EQ(JobList(nowhere, out, err), 3);
+  EXPECT_NE(err.str().find("no trainer service at 127.0.0.1:1"), std::string::npos) << err.str();
 }
 
 }  // namespace

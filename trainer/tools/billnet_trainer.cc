@@ -5,6 +5,8 @@
 //   billnet-trainer eval --model-dir REPO/NAME/VERSION --data DATA [--json]
 //   billnet-trainer verify MODEL_FILE --data DATA [--json]   (exit 0 only when exact)
 //   billnet-trainer config                                     (prints the defaults)
+//   billnet-trainer serve [--listen ADDR]                      (the gRPC trainer service)
+//   billnet-trainer job start|watch|get|list|cancel|models ... (its command-line client)
 //
 // DATA is a Jester-layout folder (with --split), a `file;label` CSV index of
 // video files, or a synthetic set: "synth:seed=9001,clips-per-class=8".
@@ -16,6 +18,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -26,6 +29,7 @@
 #include "billnet/trainer/evaluate.h"
 #include "billnet/trainer/training.h"
 #ifdef BILLNET_TRAINER_HAS_SERVICE
+#include "trainer_client.h"
 #include "trainer_service.h"
 #endif
 
@@ -308,6 +312,29 @@ int main(int argc, char** argv) {
   serve->add_option("--workdir", workdir, "folder for job checkpoints and relative paths");
   serve->add_option("--repo", serve_repo, "model repository (relative to --workdir)");
 
+  bt::JobClientOptions job_opts;
+  std::string job_id, job_config, job_repo;
+  bool job_watch = false;
+  auto* job = app.add_subcommand("job", "talk to a trainer service (billnet-trainer serve)");
+  job->require_subcommand(1);
+  job->add_option("--server", job_opts.server, "trainer service address")
+      ->capture_default_str();
+  job->add_option("--timeout", job_opts.connect_timeout_s, "seconds to wait for the service")
+      ->capture_default_str();
+  job->add_flag("--json", job_opts.json, "JSON output (one object per message)");
+  auto* job_start = job->add_subcommand("start", "queue a job from a config");
+  job_start->add_option("--config", job_config, "JSON config file (merged over the defaults; - : stdin)")
+      ->required();
+  job_start->add_flag("--watch", job_watch, "follow the job to its end (exit 0 only if it succeeds)");
+  auto* job_watch_cmd = job->add_subcommand("watch", "follow a job to its end");
+  auto* job_get = job->add_subcommand("get", "a job's state and epochs");
+  auto* job_cancel = job->add_subcommand("cancel", "stop a queued or running job");
+  for (auto* c : {job_watch_cmd, job_get, job_cancel})
+    c->add_option("id", job_id, "job id (job-N)")->required();
+  auto* job_list = job->add_subcommand("list", "every job of the service");
+  auto* job_models = job->add_subcommand("models", "exported model versions");
+  job_models->add_option("--repo", job_repo, "repository (default: the service's)");
+
   CLI11_PARSE(app, argc, argv);
 
   if (*config_cmd) {
@@ -354,6 +381,36 @@ int main(int argc, char** argv) {
   }
   if (*eval) return CmdEval(model_dir, data, split, as_json, confusion, eval_threads);
   if (*verify) return CmdVerify(model_file, data, split, as_json, eval_threads);
+  if (*job) {
+#ifdef BILLNET_TRAINER_HAS_SERVICE
+    if (*job_start) {
+      std::string text;
+      if (job_config == "-") {
+        std::stringstream ss;
+        ss << std::cin.rdbuf();
+        text = ss.str();
+      } else {
+        std::ifstream f(job_config);
+        if (!f) return Fail(billnet::NotFound("--config '" + job_config + "': cannot read it"));
+        std::stringstream ss;
+        ss << f.rdbuf();
+        text = ss.str();
+      }
+      return bt::JobStart(job_opts, text, job_watch, std::cout, std::cerr);
+    }
+    if (*job_watch_cmd) return bt::JobWatch(job_opts, job_id, std::cout, std::cerr);
+    if (*job_get) return bt::JobGet(job_opts, job_id, std::cout, std::cerr);
+    if (*job_cancel) return bt::JobCancel(job_opts, job_id, std::cout, std::cerr);
+    if (*job_list) return bt::JobList(job_opts, std::cout, std::cerr);
+    if (*job_models) return bt::JobModels(job_opts, job_repo, std::cout, std::cerr);
+    return 0;
+#else
+    std::fprintf(stderr,
+                 "billnet-trainer job: this build has no gRPC (the service and its client are "
+                 "built where gRPC and protobuf are installed)\n");
+    return 3;
+#endif
+  }
   if (*serve) {
 #ifdef BILLNET_TRAINER_HAS_SERVICE
     return bt::RunTrainerServer(listen, workdir, serve_repo);
