@@ -2,6 +2,7 @@
 //
 //   billnet-media-bench [--width 640 --height 480 --fps 30 --frames 300]
 //                       [--preset veryfast] [--zerolatency] [--file CLIP]
+//                       [--interleave N]
 //
 // Encodes a synthetic gesture stream (the renderer, at the given size and
 // rate) with x264 (B-frames unless --zerolatency) into memory, or reads
@@ -14,11 +15,17 @@
 //                     the same with the decoder's frame filter (the server's
 //                     path: non-reference frames no tick takes are not
 //                     decoded); checks that the model frames are identical
+//   decode, N interleaved (--interleave N, default 48)
+//                     N decoders of the clip, one frame from each in turn,
+//                     like N live streams on one core: whether decoding costs
+//                     more when the decoders evict each other from the caches
 // and prints milliseconds per source frame (best of 3 runs).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <memory>
+#include <string>
 
 #include "billnet/media/byte_io.h"
 #include "billnet/media/converter.h"
@@ -37,7 +44,7 @@ int Fail(const Status& s) {
   return 1;
 }
 
-enum class Mode { kDecode, kConvert, kModel, kModelFiltered };
+enum class Mode { kDecode, kConvert, kModel, kModelFiltered, kInterleaved };
 
 // Times one pass; *frames: source frames (decoded or left undecoded),
 // *digest: a hash of the model frames' pixels.
@@ -73,6 +80,35 @@ StatusOr<double> TimeOnce(const std::vector<uint8_t>& bytes, Mode mode, int64_t*
   return s;
 }
 
+// Decodes `n` copies of the clip, one frame from each decoder in turn.
+StatusOr<double> TimeInterleaved(const std::vector<uint8_t>& bytes, int n, int64_t* frames) {
+  std::vector<std::unique_ptr<media::MemoryByteSource>> sources;
+  std::vector<std::unique_ptr<media::VideoDecoder>> decoders;
+  for (int i = 0; i < n; ++i) {
+    sources.push_back(
+        std::make_unique<media::MemoryByteSource>(std::span<const uint8_t>(bytes)));
+    BILLNET_ASSIGN_OR_RETURN(auto dec, media::VideoDecoder::Open(sources.back().get()));
+    decoders.push_back(std::move(dec));
+  }
+  *frames = 0;
+  const auto t0 = Clock::now();
+  for (size_t live = decoders.size(); live > 0;) {
+    live = 0;
+    for (auto& dec : decoders) {
+      if (!dec) continue;
+      media::DecodedFrame f;
+      BILLNET_ASSIGN_OR_RETURN(const bool got, dec->Next(&f));
+      if (got) {
+        ++*frames;
+        ++live;
+      } else {
+        dec.reset();
+      }
+    }
+  }
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -88,6 +124,10 @@ int main(int argc, char** argv) {
   app.add_option("--preset", preset)->capture_default_str();
   app.add_flag("--zerolatency", zerolatency);
   app.add_option("--file", file, "Time this clip instead of a synthetic one");
+  int interleave = 48;
+  app.add_option("--interleave", interleave, "Decoders of the clip decoded in turn (0: skip)")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   media::SetLogLevel(media::LogLevel::kError);
 
@@ -127,9 +167,24 @@ int main(int argc, char** argv) {
       {Mode::kDecode, "decode"},
       {Mode::kConvert, "decode+convert (every frame)"},
       {Mode::kModel, "decode+model frames (6 fps)"},
-      {Mode::kModelFiltered, "  the same, untaken undecoded"}};
+      {Mode::kModelFiltered, "  the same, untaken undecoded"},
+      {Mode::kInterleaved, "decode, interleaved"}};
   uint64_t model_digest = 0;
   for (const auto& [mode, name] : modes) {
+    if (mode == Mode::kInterleaved) {
+      if (interleave == 0) continue;
+      double best = 1e30;
+      int64_t n = 0;
+      for (int run = 0; run < 3; ++run) {
+        StatusOr<double> t = TimeInterleaved(bytes, interleave, &n);
+        if (!t.ok()) return Fail(t.status());
+        best = std::min(best, *t);
+      }
+      std::printf("%-30s %8.3f ms/frame  (%d decoders, %lld frames, best of 3)\n",
+                  (std::string(name) + " x" + std::to_string(interleave)).c_str(),
+                  1000 * best / std::max<int64_t>(n, 1), interleave, static_cast<long long>(n));
+      continue;
+    }
     double best = 1e30;
     int64_t n = 0, undecoded = 0;
     uint64_t digest = 0;
