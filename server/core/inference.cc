@@ -19,27 +19,34 @@ class EngineBackend : public InferenceBackend {
       saved.reserve(count);
       for (size_t i = 0; i < count; ++i) saved.push_back(sessions[i]->ExportState());
     }
-    Status s = billnet::RunBatch(sessions, windows, count, responses, pool_.get());
+    ThreadPool* pool = gate_.Enter(pool_.get());
+    Status s = billnet::RunBatch(sessions, windows, count, responses, pool);
     if (s.ok()) {
       for (size_t i = 0; i < count; ++i) statuses[i] = Status::Ok();
-      return;
-    }
-    if (count == 1) {
+    } else if (count == 1) {
       statuses[0] = s;
-      return;
+    } else {
+      for (size_t i = 0; i < count; ++i) {
+        Status r = sessions[i]->ImportState(saved[i].data(), saved[i].size());
+        if (r.ok()) r = billnet::RunBatch(&sessions[i], &windows[i], 1, &responses[i], pool);
+        statuses[i] = r;
+      }
     }
-    for (size_t i = 0; i < count; ++i) {
-      Status r = sessions[i]->ImportState(saved[i].data(), saved[i].size());
-      if (r.ok()) r = billnet::RunBatch(&sessions[i], &windows[i], 1, &responses[i], pool_.get());
-      statuses[i] = r;
-    }
+    gate_.Leave();
   }
 
  private:
   std::unique_ptr<ThreadPool> pool_;
+  HelperGate gate_;
 };
 
 }  // namespace
+
+ThreadPool* HelperGate::Enter(ThreadPool* pool) {
+  return running_.fetch_add(1) == 0 ? pool : nullptr;
+}
+
+void HelperGate::Leave() { running_.fetch_sub(1); }
 
 std::unique_ptr<InferenceBackend> MakeEngineBackend(int engine_helpers) {
   return std::make_unique<EngineBackend>(engine_helpers);

@@ -18,6 +18,7 @@
 #ifndef BILLNET_SERVER_CORE_INFERENCE_H_
 #define BILLNET_SERVER_CORE_INFERENCE_H_
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -29,6 +30,7 @@
 #include <vector>
 
 #include "billnet/session.h"
+#include "billnet/thread_pool.h"
 #include "billnet/status.h"
 
 namespace billnet::server {
@@ -45,12 +47,29 @@ class InferenceBackend {
                         Response* responses, Status* statuses) = 0;
 };
 
+// Lends the engine's helper threads to one engine run at a time: a run that
+// starts while another is under way gets none and runs on its own thread.
+// Two runs splitting their rows over the same helpers put three or more
+// threads on two cores, and a split run waits for its slowest part, so a
+// preempted helper stretches every window it touched (decision 24).
+class HelperGate {
+ public:
+  // The pool the run starting now may use: `pool` when no other run holds it,
+  // else null. Every Enter is paired with one Leave when the run ends.
+  ThreadPool* Enter(ThreadPool* pool);
+  void Leave();
+  int running() const { return running_.load(); }
+
+ private:
+  std::atomic<int> running_{0};
+};
+
 // The engine (billnet::RunBatch); if a batch fails, its sessions' states are
 // restored and each window runs alone, so only the bad entry fails. With
 // `engine_helpers` > 0 the backend owns a billnet::ThreadPool of that many
-// threads, shared by every pool thread's batches: a batch's windows run on
-// them at once, and a window whose batch leaves threads idle (a lone stream)
-// splits its rows over them.
+// threads, which a batch uses when no other batch is running (HelperGate):
+// a batch's windows then run on them at once, and a lone window splits its
+// rows over them.
 std::unique_ptr<InferenceBackend> MakeEngineBackend(int engine_helpers = 0);
 
 struct InferenceTimes {

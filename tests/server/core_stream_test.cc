@@ -746,7 +746,9 @@ void RunWithAgedWindows(CoreHarness& h, GatedBackend* gate, const StreamConfig& 
   }
   std::this_thread::sleep_for(2 * h.core->options().limits.max_queue_wait);
   gate->Open();
-  if (config.mode == StreamMode::kLive) ASSERT_TRUE(WaitCounter(series->dropped_windows, 1));
+  if (config.mode == StreamMode::kLive) {
+    ASSERT_TRUE(WaitCounter(series->dropped_windows, 1));
+  }
   s->PushChunkBlocking(std::string(clip.begin() + part, clip.end()));
   s->CloseInput();
   ASSERT_TRUE(rec->WaitEnd());

@@ -481,6 +481,24 @@ TEST(InferencePoolTest, WindowsQueuedWhileBusyRunInBatchesOfAtMostMaxBatch) {
   }
 }
 
+// The engine's helper threads go to one run at a time (decision 24).
+TEST(HelperGateTest, LendsThePoolToOneRunAtATime) {
+  ThreadPool helpers(1);
+  HelperGate gate;
+  EXPECT_EQ(gate.Enter(&helpers), &helpers);  // alone: the run splits over the helpers
+  EXPECT_EQ(gate.Enter(&helpers), nullptr);   // a second run meanwhile: its own thread only
+  gate.Leave();
+  EXPECT_EQ(gate.Enter(&helpers), nullptr);   // still another run under way
+  EXPECT_EQ(gate.running(), 2);
+  gate.Leave();
+  gate.Leave();
+  EXPECT_EQ(gate.running(), 0);
+  EXPECT_EQ(gate.Enter(&helpers), &helpers);  // alone again
+  gate.Leave();
+  EXPECT_EQ(gate.Enter(nullptr), nullptr);    // no helpers configured
+  gate.Leave();
+}
+
 // ---- Repository ----
 
 TEST(RepositoryTest, ActivatesTheHighestCompleteVersionAtTheDefaultStage) {

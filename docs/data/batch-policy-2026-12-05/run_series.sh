@@ -1,0 +1,50 @@
+#!/bin/bash
+# How the inference pool should form batches for client-scaled streams (issue 7):
+# billnet-load --scaled against the server with different pool settings, 20 s of
+# video per stream, 20 s pauses, alternating configurations, twice.
+#   run_series.sh          128 and 160 streams: default (2 threads, --max-batch 8: b8),
+#                          --max-batch 1 (b1), --max-batch 1 --engine-helpers 0 (b1h0),
+#                          --inference-threads 1 --max-batch 1 (t1b1) (tags scaledN_<cfg>_R)
+# CONFIGS="b8 b1h0 t1b1" picks configurations; old_b8 and old_b1 run $OLD_SERVER
+# (the binary from before HelperGate, decision 24) with the default flags / --max-batch 1.
+# STREAMS="..." overrides the counts, DURATION the seconds of video (20), REPS the
+# repetitions (2). /tmp/loadrepo holds only billnet-2x-synth/2 (a symlink to
+# models/billnet-2x-synth/2).
+cd /work/main
+OUT=docs/data/batch-policy-2026-12-05
+DURATION=${DURATION:-20}
+PAUSE=${PAUSE:-20}
+run() { # tag n extra-server-flags
+  tag=$1; n=$2; shift 2
+  local server=build/server/billnet-server
+  if [[ $tag == *_old_* ]]; then server=$OLD_SERVER; fi
+  $server --listen 127.0.0.1:50151 --metrics-listen 127.0.0.1:9564 \
+      --model-repository /tmp/loadrepo --default-model billnet-2x-synth --poll-interval-ms 0 \
+      --log-level warn "$@" &
+  pid=$!
+  sleep 3
+  la=$(cut -d' ' -f1 /proc/loadavg)
+  build/tools/load/billnet-load --server 127.0.0.1:50151 --streams $n --duration $DURATION --scaled \
+      --server-pid $pid --json --label "$(sed -E "s/^scaled${n}_(.*)_[0-9]+$/\\1/" <<< $tag)" > $OUT/$tag.json 2> $OUT/$tag.err
+  echo "$tag load_avg_before=$la flags=$*" >> $OUT/runs.txt
+  kill $pid; wait $pid
+  sleep $PAUSE
+}
+case "${1:-}" in
+  *)
+    for rep in $(seq 1 ${REPS:-2}); do
+      for n in ${STREAMS:-128 160}; do
+        for c in ${CONFIGS:-b8 b1 b1h0 t1b1}; do
+          case $c in
+            b8) run scaled${n}_b8_$rep $n ;;
+            old_b8) run scaled${n}_old_b8_$rep $n ;;
+            old_b1) run scaled${n}_old_b1_$rep $n --max-batch 1 ;;
+            b1) run scaled${n}_b1_$rep $n --max-batch 1 ;;
+            b1h0) run scaled${n}_b1h0_$rep $n --max-batch 1 --engine-helpers 0 ;;
+            t1b1) run scaled${n}_t1b1_$rep $n --inference-threads 1 --max-batch 1 ;;
+          esac
+        done
+      done
+    done ;;
+esac
+echo "done ${1:-default}" >> $OUT/runs.txt
