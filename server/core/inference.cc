@@ -96,9 +96,11 @@ void InferencePool::Worker() {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, nothing left
+      // Batch only while no other thread runs (see the header).
+      const int limit = running_ > 0 ? 1 : options_.max_batch;
       const auto take = [&] {
         const auto now = Clock::now();
-        while (!queue_.empty() && int(batch.size()) < options_.max_batch) {
+        while (!queue_.empty() && int(batch.size()) < limit) {
           InferenceJob job = std::move(queue_.front());
           queue_.pop_front();
           if (job.expired && job.deadline < now) {
@@ -111,14 +113,15 @@ void InferencePool::Worker() {
       take();
       // Wait a little for more windows to batch with, unless stopping (or
       // every job taken expired: their callbacks may submit the next ones).
-      if (!batch.empty() && int(batch.size()) < options_.max_batch &&
-          options_.batch_wait.count() > 0 && !stop_) {
+      if (!batch.empty() && int(batch.size()) < limit && options_.batch_wait.count() > 0 &&
+          !stop_) {
         const auto deadline = Clock::now() + options_.batch_wait;
-        while (int(batch.size()) < options_.max_batch && !stop_) {
+        while (int(batch.size()) < limit && !stop_) {
           if (!cv_.wait_until(lock, deadline, [this] { return stop_ || !queue_.empty(); })) break;
           take();
         }
       }
+      if (!batch.empty()) ++running_;
       // Leave work for the other threads: wake one if jobs remain.
       if (!queue_.empty()) cv_.notify_one();
     }
@@ -141,6 +144,8 @@ void InferencePool::Worker() {
     for (size_t i = 0; i < n; ++i) {
       if (batch[i].done) batch[i].done(std::move(statuses[i]), std::move(responses[i]), times);
     }
+    std::lock_guard<std::mutex> lock(mu_);
+    --running_;
   }
 }
 

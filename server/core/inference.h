@@ -1,7 +1,10 @@
 // The shared inference worker pool (DESIGN.md sections 3 and 3.1): a bounded
 // set of std::threads that run windows of many streams through the engine,
 // batching the windows that are ready together (up to max_batch, waiting at
-// most batch_wait for more once one is there).
+// most batch_wait for more once one is there) while no other pool thread is
+// running; a thread that starts while another runs takes one window (it gets
+// no engine helpers then, HelperGate, so a batch would run its windows one
+// after another and report them all at its end: decision 24).
 //
 // The engine is reached through InferenceBackend, so tests can inject a
 // failing one (STYLE.md). Each stream has at most one window in the pool at a
@@ -117,6 +120,7 @@ class InferencePool {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<InferenceJob> queue_;
+  int running_ = 0;  // pool threads between taking jobs and their callbacks' end
   bool stop_ = false;
   std::vector<std::thread> threads_;
 };

@@ -481,6 +481,44 @@ TEST(InferencePoolTest, WindowsQueuedWhileBusyRunInBatchesOfAtMostMaxBatch) {
   }
 }
 
+// A thread that starts while another pool thread runs takes one window: it
+// gets no engine helpers then, so a batch would run its windows one after
+// another (decision 24). Alone again, it batches.
+TEST(InferencePoolTest, AThreadStartingWhileAnotherRunsTakesOneWindow) {
+  auto record = std::make_shared<BatchRecord>();
+  std::atomic<int> done{0};
+  {
+    InferencePoolOptions o;
+    o.threads = 2;
+    o.max_batch = 8;
+    o.batch_wait = std::chrono::microseconds(0);
+    InferencePool pool(o, std::make_unique<RecordingBackend>(record));
+    const auto job = [&] {
+      InferenceJob j;
+      j.done = [&](Status s, Response, const InferenceTimes&) {
+        EXPECT_TRUE(s.ok());
+        ++done;
+      };
+      return j;
+    };
+    pool.Submit(job());
+    record->WaitForBatches(1);  // one thread runs (blocked in the backend)
+    for (int i = 0; i < 3; ++i) pool.Submit(job());
+    record->WaitForBatches(2);  // the other thread took what it may
+    {
+      std::lock_guard<std::mutex> lock(record->mu);
+      EXPECT_EQ(record->sizes[1], 1u);
+      EXPECT_EQ(pool.queued(), 2u);
+    }
+    record->Release();
+  }
+  EXPECT_EQ(done.load(), 4);
+  std::lock_guard<std::mutex> lock(record->mu);
+  size_t windows = 0;
+  for (size_t n : record->sizes) windows += n;
+  EXPECT_EQ(windows, 4u);
+}
+
 // The engine's helper threads go to one run at a time (decision 24).
 TEST(HelperGateTest, LendsThePoolToOneRunAtATime) {
   ThreadPool helpers(1);

@@ -5,10 +5,13 @@
 #   run_series.sh          128 and 160 streams: default (2 threads, --max-batch 8: b8),
 #                          --max-batch 1 (b1), --max-batch 1 --engine-helpers 0 (b1h0),
 #                          --inference-threads 1 --max-batch 1 (t1b1) (tags scaledN_<cfg>_R)
-# CONFIGS="b8 b1h0 t1b1" picks configurations; old_b8 and old_b1 run $OLD_SERVER
+#   run_series.sh full     full-resolution 640x480 streams (billnet-load's default clip) at 40
+#                          and 48, $OLD_SERVER against this build, default flags (tags
+#                          fullN_old_b8_R, fullN_b8_R)
+# CONFIGS="b8 b1h0 t1b1" picks configurations (also b8idle: --decode-idle); old_b8 and old_b1 run $OLD_SERVER
 # (the binary from before HelperGate, decision 24) with the default flags / --max-batch 1.
 # STREAMS="..." overrides the counts, DURATION the seconds of video (20), REPS the
-# repetitions (2). /tmp/loadrepo holds only billnet-2x-synth/2 (a symlink to
+# repetitions (2), FIRST_REP the first repetition's number in the tags (1). /tmp/loadrepo holds only billnet-2x-synth/2 (a symlink to
 # models/billnet-2x-synth/2).
 cd /work/main
 OUT=docs/data/batch-policy-2026-12-05
@@ -24,15 +27,24 @@ run() { # tag n extra-server-flags
   pid=$!
   sleep 3
   la=$(cut -d' ' -f1 /proc/loadavg)
-  build/tools/load/billnet-load --server 127.0.0.1:50151 --streams $n --duration $DURATION --scaled \
-      --server-pid $pid --json --label "$(sed -E "s/^scaled${n}_(.*)_[0-9]+$/\\1/" <<< $tag)" > $OUT/$tag.json 2> $OUT/$tag.err
+  local load_flags=
+  [[ $tag == scaled* ]] && load_flags=--scaled
+  build/tools/load/billnet-load --server 127.0.0.1:50151 --streams $n --duration $DURATION $load_flags \
+      --server-pid $pid --json --label "$(sed -E "s/^[a-z]+${n}_(.*)_[0-9]+$/\\1/" <<< $tag)" > $OUT/$tag.json 2> $OUT/$tag.err
   echo "$tag load_avg_before=$la flags=$*" >> $OUT/runs.txt
   kill $pid; wait $pid
   sleep $PAUSE
 }
 case "${1:-}" in
+  full)
+    for rep in $(seq ${FIRST_REP:-1} $(( ${FIRST_REP:-1} + ${REPS:-2} - 1 ))); do
+      for n in ${STREAMS:-40 48}; do
+        run full${n}_old_b8_$rep $n
+        run full${n}_b8_$rep $n
+      done
+    done ;;
   *)
-    for rep in $(seq 1 ${REPS:-2}); do
+    for rep in $(seq ${FIRST_REP:-1} $(( ${FIRST_REP:-1} + ${REPS:-2} - 1 ))); do
       for n in ${STREAMS:-128 160}; do
         for c in ${CONFIGS:-b8 b1 b1h0 t1b1}; do
           case $c in
@@ -40,6 +52,7 @@ case "${1:-}" in
             old_b8) run scaled${n}_old_b8_$rep $n ;;
             old_b1) run scaled${n}_old_b1_$rep $n --max-batch 1 ;;
             b1) run scaled${n}_b1_$rep $n --max-batch 1 ;;
+            b8idle) run scaled${n}_b8idle_$rep $n --decode-idle ;;
             b1h0) run scaled${n}_b1h0_$rep $n --max-batch 1 --engine-helpers 0 ;;
             t1b1) run scaled${n}_t1b1_$rep $n --inference-threads 1 --max-batch 1 ;;
           esac
