@@ -165,6 +165,26 @@ int Watch(Client& c, const JobClientOptions& o, const std::string& id, std::ostr
   return finished.state() == v1::JOB_SUCCEEDED ? kExitOk : kExitJobNotSucceeded;
 }
 
+using Stub = v1::TrainerService::Stub;
+
+// Connects, makes one call and prints its reply: as JSON, or with `text`.
+template <typename Reply, typename Call, typename Text>
+int Unary(const JobClientOptions& o, std::ostream& err, std::ostream& out,
+          const std::string& what, Call call, Text text) {
+  Client c(o, err);
+  if (!c.Connect()) return kExitUnreachable;
+  grpc::ClientContext ctx;
+  Reply reply;
+  grpc::Status s = call(c.stub(), &ctx, &reply);
+  if (!s.ok()) return c.Failed(what, s);
+  if (o.json) {
+    PrintJson(reply, out);
+  } else {
+    text(reply);
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int JobStart(const JobClientOptions& o, const std::string& config_json, bool watch,
@@ -195,80 +215,59 @@ int JobWatch(const JobClientOptions& o, const std::string& id, std::ostream& out
 
 int JobGet(const JobClientOptions& o, const std::string& id, std::ostream& out,
            std::ostream& err) {
-  Client c(o, err);
-  if (!c.Connect()) return kExitUnreachable;
-  grpc::ClientContext ctx;
   v1::GetJobRequest req;
   req.set_id(id);
-  v1::Job job;
-  grpc::Status s = c.stub().GetJob(&ctx, req, &job);
-  if (!s.ok()) return c.Failed("getting " + id, s);
-  if (o.json) {
-    PrintJson(job, out);
-  } else {
-    PrintJob(job, out);
-    for (const v1::EpochResult& e : job.epochs()) out << "  " << EpochLine(e) << "\n";
-  }
-  return kExitOk;
+  return Unary<v1::Job>(
+      o, err, out, "getting " + id,
+      [&](Stub& s, grpc::ClientContext* c, v1::Job* r) { return s.GetJob(c, req, r); },
+      [&](const v1::Job& job) {
+        PrintJob(job, out);
+        for (const v1::EpochResult& e : job.epochs()) out << "  " << EpochLine(e) << "\n";
+      });
 }
 
 int JobList(const JobClientOptions& o, std::ostream& out, std::ostream& err) {
-  Client c(o, err);
-  if (!c.Connect()) return kExitUnreachable;
-  grpc::ClientContext ctx;
-  v1::ListJobsResponse r;
-  grpc::Status s = c.stub().ListJobs(&ctx, v1::ListJobsRequest(), &r);
-  if (!s.ok()) return c.Failed("listing jobs", s);
-  if (o.json) {
-    PrintJson(r, out);
-  } else if (r.jobs_size() == 0) {
-    out << "no jobs\n";
-  } else {
-    for (const v1::Job& j : r.jobs()) PrintJob(j, out);
-  }
-  return kExitOk;
+  return Unary<v1::ListJobsResponse>(
+      o, err, out, "listing jobs",
+      [](Stub& s, grpc::ClientContext* c, v1::ListJobsResponse* r) {
+        return s.ListJobs(c, v1::ListJobsRequest(), r);
+      },
+      [&](const v1::ListJobsResponse& r) {
+        if (r.jobs_size() == 0) out << "no jobs\n";
+        for (const v1::Job& j : r.jobs()) PrintJob(j, out);
+      });
 }
 
 int JobCancel(const JobClientOptions& o, const std::string& id, std::ostream& out,
               std::ostream& err) {
-  Client c(o, err);
-  if (!c.Connect()) return kExitUnreachable;
-  grpc::ClientContext ctx;
   v1::CancelJobRequest req;
   req.set_id(id);
-  v1::Job job;
-  grpc::Status s = c.stub().CancelJob(&ctx, req, &job);
-  if (!s.ok()) return c.Failed("cancelling " + id, s);
-  if (o.json) {
-    PrintJson(job, out);
-  } else {
-    out << "cancel requested: ";
-    PrintJob(job, out);
-  }
-  return kExitOk;
+  return Unary<v1::Job>(
+      o, err, out, "cancelling " + id,
+      [&](Stub& s, grpc::ClientContext* c, v1::Job* r) { return s.CancelJob(c, req, r); },
+      [&](const v1::Job& job) {
+        out << "cancel requested: ";
+        PrintJob(job, out);
+      });
 }
 
 int JobModels(const JobClientOptions& o, const std::string& repo, std::ostream& out,
               std::ostream& err) {
-  Client c(o, err);
-  if (!c.Connect()) return kExitUnreachable;
-  grpc::ClientContext ctx;
   v1::ListExportedModelsRequest req;
   req.set_repo(repo);
-  v1::ListExportedModelsResponse r;
-  grpc::Status s = c.stub().ListExportedModels(&ctx, req, &r);
-  if (!s.ok()) return c.Failed("listing models", s);
-  if (o.json) {
-    PrintJson(r, out);
-    return kExitOk;
-  }
-  if (r.models_size() == 0) out << "no models\n";
-  for (const v1::ExportedModel& m : r.models()) {
-    out << m.name() << "/" << m.version() << "  stages";
-    for (int st : m.stages()) out << " s" << st;
-    out << (m.complete() ? "  complete  " : "  incomplete  ") << m.path() << "\n";
-  }
-  return kExitOk;
+  return Unary<v1::ListExportedModelsResponse>(
+      o, err, out, "listing models",
+      [&](Stub& s, grpc::ClientContext* c, v1::ListExportedModelsResponse* r) {
+        return s.ListExportedModels(c, req, r);
+      },
+      [&](const v1::ListExportedModelsResponse& r) {
+        if (r.models_size() == 0) out << "no models\n";
+        for (const v1::ExportedModel& m : r.models()) {
+          out << m.name() << "/" << m.version() << "  stages";
+          for (int st : m.stages()) out << " s" << st;
+          out << (m.complete() ? "  complete  " : "  incomplete  ") << m.path() << "\n";
+        }
+      });
 }
 
 }  // namespace billnet::trainer
