@@ -8,6 +8,8 @@
 #   run_series.sh full     full-resolution 640x480 streams (billnet-load's default clip) at 40
 #                          and 48, $OLD_SERVER against this build, default flags (tags
 #                          fullN_old_b8_R, fullN_b8_R)
+#   run_series.sh fullnice --decode-nice 19 against the default 10, this build, 48 streams
+#                          (tags full48_nice19_R, full48_b8_R)
 # CONFIGS="b8 b1h0 t1b1" picks configurations (also b8idle: --decode-idle); old_b8 and old_b1 run $OLD_SERVER
 # (the binary from before HelperGate, decision 24) with the default flags / --max-batch 1.
 # STREAMS="..." overrides the counts, DURATION the seconds of video (20), REPS the
@@ -40,6 +42,13 @@ case "${1:-}" in
     for rep in $(seq ${FIRST_REP:-1} $(( ${FIRST_REP:-1} + ${REPS:-2} - 1 ))); do
       for n in ${STREAMS:-40 48}; do
         run full${n}_old_b8_$rep $n
+        run full${n}_b8_$rep $n
+      done
+    done ;;
+  fullnice)
+    for rep in $(seq ${FIRST_REP:-1} $(( ${FIRST_REP:-1} + ${REPS:-2} - 1 ))); do
+      for n in ${STREAMS:-48}; do
+        run full${n}_nice19_$rep $n --decode-nice 19
         run full${n}_b8_$rep $n
       done
     done ;;
