@@ -33,8 +33,8 @@
 #include <vector>
 
 #include "billnet/session.h"
-#include "billnet/thread_pool.h"
 #include "billnet/status.h"
+#include "billnet/thread_pool.h"
 
 namespace billnet::server {
 
@@ -57,8 +57,8 @@ class InferenceBackend {
 // preempted helper stretches every window it touched (decision 24).
 class HelperGate {
  public:
-  // The pool the run starting now may use: `pool` when no other run holds it,
-  // else null. Every Enter is paired with one Leave when the run ends.
+  // The pool the run starting now may use: `pool` when no other run is under
+  // way, else null. Every Enter is paired with one Leave when the run ends.
   ThreadPool* Enter(ThreadPool* pool);
   void Leave();
   int running() const { return running_.load(); }
