@@ -10,6 +10,9 @@
 #                          fullN_old_b8_R, fullN_b8_R)
 #   run_series.sh fullnice --decode-nice 19 against the default 10, this build, 48 streams
 #                          (tags full48_nice19_R, full48_b8_R)
+#   run_series.sh arena    48 streams, --decode-nice 19, the server with MALLOC_ARENA_MAX=512
+#                          (a malloc arena per thread) against without, three times
+#                          (tags full48_nice19arena_R, full48_nice19_R)
 # CONFIGS="b8 b1h0 t1b1" picks configurations (also b8idle: --decode-idle); old_b8 and old_b1 run $OLD_SERVER
 # (the binary from before HelperGate, decision 24) with the default flags / --max-batch 1.
 # STREAMS="..." overrides the counts, DURATION the seconds of video (20), REPS the
@@ -23,7 +26,9 @@ run() { # tag n extra-server-flags
   tag=$1; n=$2; shift 2
   local server=build/server/billnet-server
   if [[ $tag == *_old_* ]]; then server=$OLD_SERVER; fi
-  $server --listen 127.0.0.1:50151 --metrics-listen 127.0.0.1:9564 \
+  local env=
+  if [[ $tag == *arena* ]]; then env="MALLOC_ARENA_MAX=512"; fi
+  env $env $server --listen 127.0.0.1:50151 --metrics-listen 127.0.0.1:9564 \
       --model-repository /tmp/loadrepo --default-model billnet-2x-synth --poll-interval-ms 0 \
       --log-level warn "$@" &
   pid=$!
@@ -43,6 +48,13 @@ case "${1:-}" in
       for n in ${STREAMS:-40 48}; do
         run full${n}_old_b8_$rep $n
         run full${n}_b8_$rep $n
+      done
+    done ;;
+  arena)
+    for rep in $(seq ${FIRST_REP:-1} $(( ${FIRST_REP:-1} + ${REPS:-3} - 1 ))); do
+      for n in ${STREAMS:-48}; do
+        run full${n}_nice19arena_$rep $n --decode-nice 19
+        run full${n}_nice19_$rep $n --decode-nice 19
       done
     done ;;
   fullnice)
