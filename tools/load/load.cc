@@ -1,5 +1,6 @@
 #include "load.h"
 
+#include <absl/status/status.h>
 #include <grpcpp/grpcpp.h>
 #include <sys/resource.h>
 
@@ -11,7 +12,6 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -279,19 +279,9 @@ class LoadStream final : public grpc::ClientBidiReactor<v1::StreamRequest, v1::S
   std::atomic<bool> cancelled_{false};
 };
 
+// gRPC's codes are absl's canonical codes, so absl names them.
 std::string StatusText(const grpc::Status& s) {
-  static const std::map<int, std::string> names = {
-      {grpc::CANCELLED, "CANCELLED"},
-      {grpc::UNKNOWN, "UNKNOWN"},
-      {grpc::INVALID_ARGUMENT, "INVALID_ARGUMENT"},
-      {grpc::DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED"},
-      {grpc::NOT_FOUND, "NOT_FOUND"},
-      {grpc::RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED"},
-      {grpc::FAILED_PRECONDITION, "FAILED_PRECONDITION"},
-      {grpc::INTERNAL, "INTERNAL"},
-      {grpc::UNAVAILABLE, "UNAVAILABLE"}};
-  auto it = names.find(s.error_code());
-  return (it != names.end() ? it->second : std::to_string(int(s.error_code()))) + ": " +
+  return absl::StatusCodeToString(absl::StatusCode(int(s.error_code()))) + ": " +
          s.error_message();
 }
 

@@ -1,5 +1,6 @@
 #include "trainer_client.h"
 
+#include <absl/status/status.h>
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 
@@ -104,10 +105,11 @@ class Client {
     return false;
   }
 
-  // The exit code of a failed call, after saying why.
+  // The exit code of a failed call, after saying why. gRPC's codes are
+  // absl's canonical codes, so absl names them.
   int Failed(const std::string& what, const grpc::Status& s) {
     err_ << "billnet-trainer job: " << what << " at " << o_.server << ": " << s.error_message()
-         << " (" << CodeName(s.error_code()) << ")\n";
+         << " (" << absl::StatusCodeToString(absl::StatusCode(int(s.error_code()))) << ")\n";
     return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
                    s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
                ? kExitUnreachable
@@ -117,17 +119,6 @@ class Client {
   v1::TrainerService::Stub& stub() { return *stub_; }
 
  private:
-  static const char* CodeName(grpc::StatusCode c) {
-    switch (c) {
-      case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-      case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
-      case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
-      case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-      case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-      default: return "gRPC status";
-    }
-  }
-
   const JobClientOptions& o_;
   std::ostream& err_;
   std::shared_ptr<grpc::Channel> channel_;
