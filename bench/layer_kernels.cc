@@ -136,14 +136,21 @@ LayerKernel::LayerKernel(const PlanConv& layer, bool fast, uint64_t seed, FastIs
       if (u8_) out8_.resize(c.out.elements());
       if (p_form_) pplane_.resize(c.out.positions());
     }
-  } else if (avx2 && int16_mid_) {
-    kernel_ = "PointwiseInt16Avx2";
-    in16_.assign(in32_.size() + kAvx2InputSlack, 0);
-    for (size_t i = 0; i < in32_.size(); ++i) in16_[i] = int16_t(in32_[i]);
-    pw16_ = PackPointwiseInt16(c.ci, c.co, w_.data());
   } else if (avx2) {
-    kernel_ = "PointwiseInt32Avx2";
-    signs_ = PackPointwiseSigns(c.ci, c.co, w_.data());
+    // As the runner: int16 input where the grouped conv writes int16;
+    // subset-sum tables on int32, and on int16 from kPointwiseTablesMinCo16.
+    if (int16_mid_) {
+      in16_.assign(in32_.size() + kAvx2InputSlack, 0);
+      for (size_t i = 0; i < in32_.size(); ++i) in16_[i] = int16_t(in32_[i]);
+    }
+    if (int16_mid_ && c.co < kPointwiseTablesMinCo16) {
+      kernel_ = "PointwiseInt16Avx2";
+      pw16_ = PackPointwiseInt16(c.ci, c.co, w_.data());
+    } else {
+      kernel_ = int16_mid_ ? "PointwiseInt16SubsetAvx2" : "PointwiseInt32SubsetAvx2";
+      subsets_ = PackPointwiseSubsets(c.ci, c.co, w_.data());
+      subset_scratch_.assign(PointwiseSubsetScratch(c.ci), 0);
+    }
   } else {
     kernel_ = "PointwiseInt32Portable";
     mask_.resize(w_.size());
@@ -187,8 +194,17 @@ void LayerKernel::Run() {
                             out16_.data(), c.co);
   } else if (!pw16_.empty()) {
     PointwiseInt16Avx2(c.in.positions(), c.ci, in16_.data(), c.co, pw16_.data(), out_.data());
-  } else if (!signs_.empty()) {
-    PointwiseInt32Avx2(c.in.positions(), c.ci, in32_.data(), c.co, signs_.data(), out_.data());
+  } else if (!subset_scratch_.empty()) {
+    // Row by row, as the runner calls it (a row's tail is a partial tile).
+    for (int64_t r = 0; r < int64_t(c.in.t) * c.in.h; ++r) {
+      const int64_t off = r * c.in.w;
+      if (int16_mid_)
+        PointwiseInt16SubsetAvx2(c.in.w, in16_.data() + off * c.ci, subsets_,
+                                 subset_scratch_.data(), out_.data() + off * c.co);
+      else
+        PointwiseInt32SubsetAvx2(c.in.w, in32_.data() + off * c.ci, subsets_,
+                                 subset_scratch_.data(), out_.data() + off * c.co);
+    }
   } else {
     PointwiseInt32Portable(c.in.positions(), c.ci, in32_.data(), c.co, mask_.data(), out_.data());
   }

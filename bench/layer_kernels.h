@@ -80,7 +80,8 @@ class LayerKernel {
   // AVX2 layouts.
   TapsBlocked taps_;
   std::vector<int16_t> in16_, pw16_;
-  std::vector<int32_t> signs_;
+  PointwiseSubsets subsets_;
+  std::vector<int32_t> subset_scratch_;
 };
 
 }  // namespace billnet::bench

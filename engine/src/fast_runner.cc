@@ -68,8 +68,13 @@ FastConv MakeFastConv(const ConvSpec& c, const std::vector<int8_t>& wi, ConvRole
       assert(c.groups == 1 && c.kt * c.kh * c.kw == 1);
       f.wpos_mask.resize(int64_t(c.co) * c.ci);
       for (int64_t i = 0; i < int64_t(c.co) * c.ci; ++i) f.wpos_mask[i] = wi[i] > 0 ? -1 : 0;
-      if (avx2 && in16) f.pw16 = PackPointwiseInt16(c.ci, c.co, wi.data());
-      if (avx2 && !in16) f.pw_sign = PackPointwiseSigns(c.ci, c.co, wi.data());
+      // Subset-sum tables on int32 input, and on int16 from 128 outputs up
+      // (fewer outputs share a table too little: int16 pairs there;
+      // docs/performance.md, "subset-sum tables").
+      if (avx2 && (!in16 || c.co >= kPointwiseTablesMinCo16))
+        f.pw_sets = PackPointwiseSubsets(c.ci, c.co, wi.data());
+      else if (avx2)
+        f.pw16 = PackPointwiseInt16(c.ci, c.co, wi.data());
       break;
     }
   }
@@ -200,7 +205,7 @@ FastRunner::FastRunner(const Model& model, FastIsa isa)
   assert(FastIsaSupported(isa));
   const TopologyPlan& plan = model.plan();
   int64_t col = 0, mid = 0, mid8 = 0, pplane = 0, grow = 0, rows = 0, pooled = 0, bits = 0,
-          channels = 0;
+          channels = 0, pw_tables = 0;
   for (size_t bi = 0; bi < plan.blocks.size(); ++bi) {
     const BlockSpec& b = plan.blocks[bi];
     const auto& fc = fw_.convs[bi];
@@ -226,6 +231,8 @@ FastRunner::FastRunner(const Model& model, FastIsa isa)
           pplane = std::max(pplane, PPlaneShape(gc).elements() + kAvx2InputSlack);
         grow = std::max<int64_t>(grow, int64_t(gc.out.w) * gc.co);
         rows = std::max<int64_t>(rows, int64_t(pw2.out.w) * pw2.co);
+        if (isa == FastIsa::kAvx2 && !fc[i + 2].pw_sets.entry.empty())
+          pw_tables = std::max(pw_tables, PointwiseSubsetScratch(pw2.ci));
         bits = std::max(bits, bits_of(pw2.out));
       }
       pooled = std::max<int64_t>(pooled, int64_t(b.out.w) * b.out.c);
@@ -238,6 +245,7 @@ FastRunner::FastRunner(const Model& model, FastIsa isa)
   rs.gconv_row.assign(grow, 0);
   if (isa_ == FastIsa::kAvx2) rs.gconv_row16.assign(grow + kAvx2InputSlack, 0);
   rs.rows.assign(2 * rows, 0);
+  rs.pw_tables.assign(pw_tables, 0);
   rs.pooled.assign(pooled, 0);
   rs.counts.assign(channels, 0);
   rs.select.assign(WordsFor(int(channels)) + 1, 0);
@@ -261,7 +269,8 @@ size_t FastRunner::scratch_bytes() const {
   for (const auto& b : bits_) n += 8 * b.size();
   for (const RowScratch& r : slots_)
     n += 2 * (r.col.size() + r.gconv_row16.size()) +
-         4 * (r.gconv_row.size() + r.rows.size() + r.pooled.size() + r.counts.size()) +
+         4 * (r.gconv_row.size() + r.rows.size() + r.pooled.size() + r.counts.size() +
+              r.pw_tables.size()) +
          8 * r.select.size();
   return n;
 }
@@ -418,10 +427,12 @@ void FastRunner::Cf(const BlockSpec& b, int first, const std::vector<FastConv>& 
       else
         std::copy(g32, g32 + n, gtr->ints.begin() + off);
     }
-    if (g16)
+    if (g16 && f2.pw_sets.entry.empty())
       PointwiseInt16Avx2(gc.out.w, cm, g16row, pw2.co, f2.pw16.data(), row);
+    else if (g16)
+      PointwiseInt16SubsetAvx2(gc.out.w, g16row, f2.pw_sets, rs.pw_tables.data(), row);
     else if (avx2)
-      PointwiseInt32Avx2(gc.out.w, cm, g32, pw2.co, f2.pw_sign.data(), row);
+      PointwiseInt32SubsetAvx2(gc.out.w, g32, f2.pw_sets, rs.pw_tables.data(), row);
     else
       PointwiseInt32Portable(gc.out.w, cm, g32, pw2.co, f2.wpos_mask.data(), row);
   };

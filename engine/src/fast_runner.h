@@ -44,9 +44,10 @@ struct FastConv {
   std::vector<BitWord> wpos_avx2;
   // Second pointwise of a CF (int32 input): -1 where w = +1, else 0, [co][ci].
   std::vector<int32_t> wpos_mask;
-  // The same for AVX2: int16 pairs (when the grouped conv's out16) or signs.
+  // The same for AVX2: subset-sum tables, or int16 pairs (an out16 grouped
+  // conv before it and fewer than 128 outputs).
+  PointwiseSubsets pw_sets;
   std::vector<int16_t> pw16;
-  std::vector<int32_t> pw_sign;
 };
 
 // A norm + Heaviside as an interval: bit = lo <= x <= hi (fast_kernels.h).
@@ -102,6 +103,7 @@ class FastRunner {
     std::vector<int32_t> pooled;       // one pooled row
     std::vector<int32_t> counts;       // TGAP counts of one time step
     std::vector<BitWord> select;       // TGAP select of one time step
+    std::vector<int32_t> pw_tables;    // a second pointwise's subset-sum tables (AVX2)
   };
   // Runs fn(i, slot) for i in [0, n): over pool_ when set, else in order.
   template <typename Fn>

@@ -379,18 +379,21 @@ TEST(FastKernelsAvx2, PointwiseInt16AndInt32MatchReference) {
                    " positions " + std::to_string(positions) + " trial " + std::to_string(trial));
       const ConvSpec c =
           Spec(Shape4{1, 1, int(positions), ci}, co, 1, {1, 1, 1}, {1, 1, 1}, {0, 0, 0});
-      const auto w = trial == 0 ? std::vector<int8_t>(int64_t(co) * ci, -1)
-                                : RandomSigns(rng, int64_t(co) * ci);
+      // Trials 0 and 2: every weight -1 or +1 (every group's first or last table entry).
+      const auto w = trial == 0   ? std::vector<int8_t>(int64_t(co) * ci, -1)
+                     : trial == 2 ? std::vector<int8_t>(int64_t(co) * ci, 1)
+                                  : RandomSigns(rng, int64_t(co) * ci);
+      const auto sets = PackPointwiseSubsets(ci, co, w.data());
+      std::vector<int32_t> scratch(PointwiseSubsetScratch(ci), -5);
       // int32 input: up to +-221,184 (DESIGN 2.1).
       constexpr int32_t kMax = 221184;
       std::vector<int32_t> x(positions * ci);
       for (auto& v : x) v = trial == 0 ? kMax : trial == 1 ? -kMax : Extremish(rng, kMax);
       std::vector<int32_t> want(positions * co);
       Conv3dReference(c, x.data(), w.data(), want.data());
-      const auto signs = PackPointwiseSigns(ci, co, w.data());
       std::vector<int32_t> out(positions * co, 7);
-      PointwiseInt32Avx2(positions, ci, x.data(), co, signs.data(), out.data());
-      EXPECT_EQ(out, want) << "int32 input";
+      PointwiseInt32SubsetAvx2(positions, x.data(), sets, scratch.data(), out.data());
+      EXPECT_EQ(out, want) << "int32 input, tables";
       // int16 input: the full int16 range, garbage in the slack.
       std::vector<int16_t> x16(positions * ci + kAvx2InputSlack, int16_t(-0x7abc));
       for (int64_t i = 0; i < positions * ci; ++i)
@@ -403,6 +406,9 @@ TEST(FastKernelsAvx2, PointwiseInt16AndInt32MatchReference) {
       std::fill(out.begin(), out.end(), 7);
       PointwiseInt16Avx2(positions, ci, x16.data(), co, w16.data(), out.data());
       EXPECT_EQ(out, want) << "int16 input";
+      std::fill(out.begin(), out.end(), 7);
+      PointwiseInt16SubsetAvx2(positions, x16.data(), sets, scratch.data(), out.data());
+      EXPECT_EQ(out, want) << "int16 input, tables";
     }
   }
 }

@@ -389,14 +389,27 @@ std::vector<int16_t> PackPointwiseInt16(int ci, int co, const int8_t* w) {
   return out;
 }
 
-std::vector<int32_t> PackPointwiseSigns(int ci, int co, const int8_t* w) {
-  const int blocks = (co + kAvx2Lanes - 1) / kAvx2Lanes;
-  std::vector<int32_t> out(int64_t(blocks) * ci * kAvx2Lanes, 0);
+PointwiseSubsets PackPointwiseSubsets(int ci, int co, const int8_t* w) {
+  PointwiseSubsets s;
+  s.ci = ci;
+  s.co = co;
+  s.groups = (ci + 3) / 4;
+  s.entry.resize(int64_t(co) * s.groups);
   for (int o = 0; o < co; ++o)
-    for (int c = 0; c < ci; ++c)
-      out[(int64_t(o / kAvx2Lanes) * ci + c) * kAvx2Lanes + o % kAvx2Lanes] =
-          w[int64_t(o) * ci + c] > 0 ? 1 : -1;
-  return out;
+    for (int g = 0; g < s.groups; ++g) {
+      int pattern = 0;
+      for (int j = 0; j < 4 && 4 * g + j < ci; ++j)
+        if (w[int64_t(o) * ci + 4 * g + j] > 0) pattern |= 1 << j;
+      s.entry[int64_t(o) * s.groups + g] = uint16_t(16 * g + pattern);
+    }
+  return s;
+}
+
+int64_t PointwiseSubsetScratch(int ci) {
+  // Tile (16 per channel, 4 per group), tables (16 entries x 16 per group),
+  // results (8 x 16), 64-byte alignment.
+  const int64_t groups = (ci + 3) / 4;
+  return 64 * groups + 256 * groups + 128 + 16;
 }
 
 // ------------------------------------------------------------------ pooling, norms

@@ -361,27 +361,6 @@ inline void Pw16Tile(const int16_t* x, int ci, int pairs, const int16_t* w, int6
     for (int b = 0; b < NB; ++b) StoreLanes(acc[i][b], valid[b], out + int64_t(i) * co + b * 8);
 }
 
-// Pointwise on int32 values: NX positions x NB blocks, sign-folded adds.
-template <int NX, int NB>
-inline void Pw32Tile(const int32_t* x, int ci, const int32_t* w, int64_t wb, int32_t* out, int co,
-                     const int* valid) {
-  __m256i acc[NX][NB];
-  for (int i = 0; i < NX; ++i)
-    for (int b = 0; b < NB; ++b) acc[i][b] = _mm256_setzero_si256();
-  for (int c = 0; c < ci; ++c, w += kAvx2Lanes) {
-    __m256i wv[NB];
-    for (int b = 0; b < NB; ++b)
-      wv[b] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + b * wb));
-    for (int i = 0; i < NX; ++i) {
-      const __m256i v = _mm256_set1_epi32(x[int64_t(i) * ci + c]);
-      for (int b = 0; b < NB; ++b)
-        acc[i][b] = _mm256_add_epi32(acc[i][b], _mm256_sign_epi32(v, wv[b]));
-    }
-  }
-  for (int i = 0; i < NX; ++i)
-    for (int b = 0; b < NB; ++b) StoreLanes(acc[i][b], valid[b], out + int64_t(i) * co + b * 8);
-}
-
 // Runs `Tile<NX, NB>` over count positions and the blocks of co outputs.
 // step: input elements per position; wb: weight elements per block.
 template <template <int, int> class Tile, typename In, typename W>
@@ -419,13 +398,143 @@ struct Pw16 {
   }
 };
 
-template <int NX, int NB>
-struct Pw32 {
-  static void Run(const int32_t* x, int ci, const int32_t* w, int64_t wb, int32_t* out, int co,
-                  const int* valid) {
-    Pw32Tile<NX, NB>(x, ci, w, wb, out, co, valid);
+// r[i] (row i, lanes j) becomes r[j] (column j, lanes i).
+inline void Transpose8x8(__m256i r[8]) {
+  const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+  const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+  const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+  const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+  const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+  const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+  const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+  const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+  r[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+  r[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+  r[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+  r[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+  r[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+  r[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+  r[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+  r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+}
+
+// 8 consecutive channels of one position as int32 lanes.
+inline __m256i Load8(const int32_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+inline __m256i Load8(const int16_t* p) {
+  return _mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// Fills the tile: tile[c * 16 + v * 8 + k] = x[(v * 8 + k) * ci + c] for the
+// np (1..16) positions at x and the channels c < ci, 0 for the other
+// positions and for the channels up to 4 groups.
+template <typename In>
+void FillSubsetTile(const In* x, int ci, int groups, int np, int32_t* tile) {
+  const int nv = np > kAvx2Lanes ? 2 : 1;
+  for (int v = 0; v < nv; ++v) {
+    const int pv = np - v * kAvx2Lanes < kAvx2Lanes ? np - v * kAvx2Lanes : kAvx2Lanes;
+    const In* xv = x + int64_t(v) * kAvx2Lanes * ci;
+    int c = 0;
+    for (; c + kAvx2Lanes <= ci; c += kAvx2Lanes) {
+      __m256i r[8];
+      for (int k = 0; k < kAvx2Lanes; ++k)
+        r[k] = k < pv ? Load8(xv + int64_t(k) * ci + c) : _mm256_setzero_si256();
+      Transpose8x8(r);
+      for (int j = 0; j < kAvx2Lanes; ++j)
+        _mm256_store_si256(reinterpret_cast<__m256i*>(tile + (c + j) * 16 + v * 8), r[j]);
+    }
+    for (; c < 4 * groups; ++c)
+      for (int k = 0; k < kAvx2Lanes; ++k)
+        tile[c * 16 + v * 8 + k] = c < ci && k < pv ? int32_t(xv[int64_t(k) * ci + c]) : 0;
   }
-};
+}
+
+// The tables of NV x 8 positions: entry 16 g + pattern at byte 32 NV (16 g +
+// pattern) holds, per position, sum_j (bit j of pattern ? +1 : -1) x_4g+j.
+template <int NV>
+void BuildSubsetTables(const int32_t* tile, int groups, int32_t* tables) {
+  for (int g = 0; g < groups; ++g)
+    for (int v = 0; v < NV; ++v) {
+      __m256i d[4];
+      for (int j = 0; j < 4; ++j)
+        d[j] = _mm256_load_si256(reinterpret_cast<const __m256i*>(tile + (4 * g + j) * 16 + v * 8));
+      __m256i e[16];
+      e[0] = _mm256_sub_epi32(_mm256_setzero_si256(),
+                              _mm256_add_epi32(_mm256_add_epi32(d[0], d[1]),
+                                               _mm256_add_epi32(d[2], d[3])));
+      for (int j = 0; j < 4; ++j) d[j] = _mm256_add_epi32(d[j], d[j]);
+      // e[p] = e[p without its highest bit] + 2 x of that bit's channel.
+      for (int p = 1; p < 16; ++p) {
+        const int hb = p >= 8 ? 3 : p >= 4 ? 2 : p >= 2 ? 1 : 0;
+        e[p] = _mm256_add_epi32(e[p & ~(1 << hb)], d[hb]);
+      }
+      int32_t* tg = tables + (16 * g) * 8 * NV + v * 8;
+      for (int p = 0; p < 16; ++p)
+        _mm256_store_si256(reinterpret_cast<__m256i*>(tg + p * 8 * NV), e[p]);
+    }
+}
+
+// Every output's sums over the NV x 8 positions of the tables, 8 outputs at
+// a time, transposed back to out[p * co + o] (np positions).
+template <int NV>
+void SubsetOutputs(const PointwiseSubsets& s, const int32_t* tables, int np, int32_t* res,
+                   int32_t* out) {
+  const int co = s.co, groups = s.groups;
+  for (int o0 = 0; o0 < co; o0 += kAvx2Lanes) {
+    const int no = co - o0 < kAvx2Lanes ? co - o0 : kAvx2Lanes;
+    for (int j = 0; j < no; ++j) {
+      const uint16_t* en = s.entry.data() + int64_t(o0 + j) * groups;
+      __m256i a[NV], b[NV];
+      for (int v = 0; v < NV; ++v) a[v] = b[v] = _mm256_setzero_si256();
+      int g = 0;
+      for (; g + 2 <= groups; g += 2) {
+        const int32_t* p0 = tables + int64_t(en[g]) * 8 * NV;
+        const int32_t* p1 = tables + int64_t(en[g + 1]) * 8 * NV;
+        for (int v = 0; v < NV; ++v) {
+          a[v] = _mm256_add_epi32(a[v], _mm256_load_si256(reinterpret_cast<const __m256i*>(p0 + 8 * v)));
+          b[v] = _mm256_add_epi32(b[v], _mm256_load_si256(reinterpret_cast<const __m256i*>(p1 + 8 * v)));
+        }
+      }
+      if (g < groups) {
+        const int32_t* p0 = tables + int64_t(en[g]) * 8 * NV;
+        for (int v = 0; v < NV; ++v)
+          a[v] = _mm256_add_epi32(a[v], _mm256_load_si256(reinterpret_cast<const __m256i*>(p0 + 8 * v)));
+      }
+      for (int v = 0; v < NV; ++v)
+        _mm256_store_si256(reinterpret_cast<__m256i*>(res + j * 16 + v * 8), _mm256_add_epi32(a[v], b[v]));
+    }
+    for (int v = 0; v < NV; ++v) {
+      __m256i r[8];
+      for (int j = 0; j < kAvx2Lanes; ++j)
+        r[j] = _mm256_load_si256(reinterpret_cast<const __m256i*>(res + j * 16 + v * 8));
+      Transpose8x8(r);
+      const int pv = np - v * kAvx2Lanes < kAvx2Lanes ? np - v * kAvx2Lanes : kAvx2Lanes;
+      for (int k = 0; k < pv; ++k) StoreLanes(r[k], no, out + int64_t(v * 8 + k) * co + o0);
+    }
+  }
+}
+
+template <typename In>
+void PointwiseSubsetDriver(int64_t count, const In* x, const PointwiseSubsets& s, int32_t* scratch,
+                           int32_t* out) {
+  // 64-byte aligned: one cache line per tile channel (16 positions).
+  int32_t* tile = reinterpret_cast<int32_t*>((reinterpret_cast<uintptr_t>(scratch) + 63) &
+                                             ~uintptr_t(63));
+  int32_t* tables = tile + 64 * int64_t(s.groups);
+  int32_t* res = tables + 256 * int64_t(s.groups);
+  for (int64_t p = 0; p < count; p += 16) {
+    const int np = count - p < 16 ? int(count - p) : 16;
+    FillSubsetTile(x + p * s.ci, s.ci, s.groups, np, tile);
+    if (np > kAvx2Lanes) {
+      BuildSubsetTables<2>(tile, s.groups, tables);
+      SubsetOutputs<2>(s, tables, np, res, out + p * s.co);
+    } else {
+      BuildSubsetTables<1>(tile, s.groups, tables);
+      SubsetOutputs<1>(s, tables, np, res, out + p * s.co);
+    }
+  }
+}
 
 }  // namespace
 
@@ -471,10 +580,14 @@ void PointwiseInt16Avx2(int64_t count, int ci, const int16_t* x, int co, const i
   PointwiseDriver<Pw16>(count, ci, ci, x, co, w, wb, out);
 }
 
-void PointwiseInt32Avx2(int64_t count, int ci, const int32_t* x, int co, const int32_t* wsign,
-                        int32_t* out) {
-  const int64_t wb = int64_t(ci) * kAvx2Lanes;
-  PointwiseDriver<Pw32>(count, ci, ci, x, co, wsign, wb, out);
+void PointwiseInt32SubsetAvx2(int64_t count, const int32_t* x, const PointwiseSubsets& s,
+                              int32_t* scratch, int32_t* out) {
+  PointwiseSubsetDriver(count, x, s, scratch, out);
+}
+
+void PointwiseInt16SubsetAvx2(int64_t count, const int16_t* x, const PointwiseSubsets& s,
+                              int32_t* scratch, int32_t* out) {
+  PointwiseSubsetDriver(count, x, s, scratch, out);
 }
 
 void PointwiseBinaryAvx2(int64_t count, int words, const BitWord* a, int co, const BitWord* w,
@@ -609,7 +722,10 @@ void ConvRowTapsAvx2(const ConvSpec&, const TapsBlocked&, const int16_t*, int, i
 void ConvRowTapsU8Avx2(const ConvSpec&, const TapsU8&, const uint8_t*, const int16_t*, int, int,
                        int32_t*, int16_t*) {}
 void PointwiseInt16Avx2(int64_t, int, const int16_t*, int, const int16_t*, int32_t*) {}
-void PointwiseInt32Avx2(int64_t, int, const int32_t*, int, const int32_t*, int32_t*) {}
+void PointwiseInt32SubsetAvx2(int64_t, const int32_t*, const PointwiseSubsets&, int32_t*,
+                              int32_t*) {}
+void PointwiseInt16SubsetAvx2(int64_t, const int16_t*, const PointwiseSubsets&, int32_t*,
+                              int32_t*) {}
 void ThresholdPackAvx2(int64_t, int, const int32_t*, const int32_t*, const int32_t*, BitWord*) {}
 void PointwiseBinaryAvx2(int64_t, int, const BitWord*, int, const BitWord*, int16_t*, uint8_t*, int,
                          int64_t, bool, int16_t*, int64_t) {}

@@ -153,11 +153,31 @@ std::vector<int16_t> PackPointwiseInt16(int ci, int co, const int8_t* w);
 void PointwiseInt16Avx2(int64_t count, int ci, const int16_t* x, int co, const int16_t* w,
                         int32_t* out);
 
-// Second pointwise on int32 input: w as PackPointwiseSigns, [block][ci][8]
-// int32 of +-1 (0 in padded lanes); wrapping 32-bit sums.
-std::vector<int32_t> PackPointwiseSigns(int ci, int co, const int8_t* w);
-void PointwiseInt32Avx2(int64_t count, int ci, const int32_t* x, int co, const int32_t* wsign,
-                        int32_t* out);
+// Second pointwise by subset-sum tables (int32 or int16 input). With +-1
+// weights, split the channels into groups of 4: for 8 or 16 positions at a
+// time, a table holds the 16 signed sums +-x_4g +-x_4g+1 +-x_4g+2 +-x_4g+3 of
+// each group (one register of 8 positions per entry, built with 20 adds per
+// group and shared by every output), and output o adds one entry per group,
+// the one its weights' signs name: ci / 4 VPADDD per 8 positions instead of
+// ci sign-and-adds. The kernels transpose the positions into a
+// channel-major tile first and the results back to out[p * co + o].
+// Wrapping 32-bit sums, as the references (exact mod 2^32).
+struct PointwiseSubsets {
+  int ci = 0, co = 0, groups = 0;  // groups = ceil(ci / 4); missing channels read 0
+  std::vector<uint16_t> entry;     // [co][groups]: 16 g + pattern, bit j: w[o][4g + j] = +1
+};
+PointwiseSubsets PackPointwiseSubsets(int ci, int co, const int8_t* w);
+// The fewest outputs of an int16-input second pointwise worth the tables
+// (fewer share a table too little; measured: the 128-output cf2 of BILLNET
+// 2x 1.25x faster than PointwiseInt16Avx2, the 64-output cf1/mor1 0.9-1.03x).
+inline constexpr int kPointwiseTablesMinCo16 = 128;
+// int32 scratch the kernels need for ci input channels (tile, tables, results).
+int64_t PointwiseSubsetScratch(int ci);
+// x: count x ci (channel-last); out: count x co.
+void PointwiseInt32SubsetAvx2(int64_t count, const int32_t* x, const PointwiseSubsets& s,
+                              int32_t* scratch, int32_t* out);
+void PointwiseInt16SubsetAvx2(int64_t count, const int16_t* x, const PointwiseSubsets& s,
+                              int32_t* scratch, int32_t* out);
 
 // As CountBitsPortable (TGAP and GAP counts): per 64-bit word, the bits of
 // a position expanded to bytes (VPSHUFB of the word's bytes, VPAND with the
