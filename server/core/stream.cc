@@ -426,7 +426,14 @@ void Stream::HandleWindow(media::Window window, const media::ResamplerPhase& pha
     if (stopped_) return;
   }
   pending_.push_back(std::move(pw));
-  if (!in_flight_) SubmitNextLocked();
+  if (in_flight_) return;
+  // Submitted outside mu_: Submit wakes a pool thread, which may preempt this
+  // (low-priority) decode thread at once; holding mu_ then, it would make
+  // that thread's OnInferenceDone wait until the scheduler came back to a
+  // nice-19 thread among dozens (decision 26).
+  InferenceJob job = NextJobLocked();
+  lock.unlock();
+  deps_.pool->Submit(std::move(job));
 }
 
 void Stream::CountDroppedLocked(int64_t windows) {
@@ -462,7 +469,7 @@ void Stream::MaybeSwapModelLocked() {
                model_->key.ToString());
 }
 
-void Stream::SubmitNextLocked() {
+InferenceJob Stream::NextJobLocked() {
   auto pw = std::make_shared<PendingWindow>(std::move(pending_.front()));
   pending_.pop_front();
   MaybeSwapModelLocked();
@@ -484,13 +491,13 @@ void Stream::SubmitNextLocked() {
                  Status s, Response r, const InferenceTimes& t) mutable {
     self->OnInferenceDone(pw, std::move(s), std::move(r), t, reset, std::move(reason));
   };
-  deps_.pool->Submit(std::move(job));
+  return job;
 }
 
 // ---- Pool thread: results -> the observer ----------------------------------
 
 void Stream::OnWindowExpired(bool reset, std::string reset_reason) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   in_flight_ = false;
   if (stopped_ && stop_status_.code == Code::kCancelled) {
     pending_.clear();
@@ -505,8 +512,11 @@ void Stream::OnWindowExpired(bool reset, std::string reset_reason) {
     reset_next_ = true;
     reset_reason_ = std::move(reset_reason);
   }
-  if (!pending_.empty()) SubmitNextLocked();
   cv_.notify_all();
+  if (pending_.empty()) return;
+  InferenceJob job = NextJobLocked();
+  lock.unlock();
+  deps_.pool->Submit(std::move(job));
 }
 
 void Stream::OnInferenceDone(const std::shared_ptr<PendingWindow>& pw, Status status,
@@ -583,10 +593,13 @@ void Stream::OnInferenceDone(const std::shared_ptr<PendingWindow>& pw, Status st
   if (deps_.recent) deps_.recent->AddWindow(recent_id_, out);
   observer_->OnWindow(std::move(out));
 
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   in_flight_ = false;
-  if (!pending_.empty()) SubmitNextLocked();
   cv_.notify_all();
+  if (pending_.empty()) return;
+  InferenceJob job = NextJobLocked();
+  lock.unlock();
+  deps_.pool->Submit(std::move(job));
 }
 
 }  // namespace billnet::server

@@ -225,7 +225,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
 
   void DecodeLoop();
   void HandleWindow(media::Window window, const media::ResamplerPhase& phase, double decode_s);
-  void SubmitNextLocked();
+  // The next pending window as a pool job (marks it in flight). The caller
+  // submits it after releasing mu_ (decision 26).
+  InferenceJob NextJobLocked();
   void OnInferenceDone(const std::shared_ptr<PendingWindow>& pw, Status status, Response response,
                        const InferenceTimes& times, bool reset, std::string reset_reason);
   // The pool dropped the window in flight (past max_queue_wait).

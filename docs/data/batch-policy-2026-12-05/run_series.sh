@@ -18,8 +18,12 @@
 # STREAMS="..." overrides the counts, DURATION the seconds of video (20), REPS the
 # repetitions (2), FIRST_REP the first repetition's number in the tags (1). /tmp/loadrepo holds only billnet-2x-synth/2 (a symlink to
 # models/billnet-2x-synth/2).
+#   CONFIGS="..." run_series.sh fullcfg   full-resolution streams (STREAMS, default 48) in the
+#                          configurations named as for scaled streams, plus nice19 and old_nice19
+#                          (--decode-nice 19) (tags fullN_<cfg>_R)
+# OUT=DIR writes the reports and runs.txt there instead (a later session's series).
 cd /work/main
-OUT=docs/data/batch-policy-2026-12-05
+OUT=${OUT:-docs/data/batch-policy-2026-12-05}
 DURATION=${DURATION:-20}
 PAUSE=${PAUSE:-20}
 run() { # tag n extra-server-flags
@@ -65,17 +69,18 @@ case "${1:-}" in
       done
     done ;;
   *)
+    kind=scaled
+    [[ ${1:-} == fullcfg ]] && kind=full
     for rep in $(seq ${FIRST_REP:-1} $(( ${FIRST_REP:-1} + ${REPS:-2} - 1 ))); do
-      for n in ${STREAMS:-128 160}; do
+      for n in ${STREAMS:-$([[ $kind == full ]] && echo 48 || echo 128 160)}; do
         for c in ${CONFIGS:-b8 b1 b1h0 t1b1}; do
           case $c in
-            b8) run scaled${n}_b8_$rep $n ;;
-            old_b8) run scaled${n}_old_b8_$rep $n ;;
-            old_b1) run scaled${n}_old_b1_$rep $n --max-batch 1 ;;
-            b1) run scaled${n}_b1_$rep $n --max-batch 1 ;;
-            b8idle) run scaled${n}_b8idle_$rep $n --decode-idle ;;
-            b1h0) run scaled${n}_b1h0_$rep $n --max-batch 1 --engine-helpers 0 ;;
-            t1b1) run scaled${n}_t1b1_$rep $n --inference-threads 1 --max-batch 1 ;;
+            b8 | old_b8) run $kind${n}_${c}_$rep $n ;;
+            b1 | old_b1) run $kind${n}_${c}_$rep $n --max-batch 1 ;;
+            nice19 | old_nice19) run $kind${n}_${c}_$rep $n --decode-nice 19 ;;
+            b8idle) run $kind${n}_b8idle_$rep $n --decode-idle ;;
+            b1h0) run $kind${n}_b1h0_$rep $n --max-batch 1 --engine-helpers 0 ;;
+            t1b1) run $kind${n}_t1b1_$rep $n --inference-threads 1 --max-batch 1 ;;
           esac
         done
       done
