@@ -7,6 +7,10 @@
 #include <thread>
 #include <vector>
 
+#if defined(__linux__)
+#include <pthread.h>
+#endif
+
 namespace billnet {
 
 namespace {
@@ -60,6 +64,9 @@ struct ThreadPool::Impl {
   std::vector<std::thread> threads;
 
   void Helper() {
+#if defined(__linux__)
+    pthread_setname_np(pthread_self(), "billnet-helper");  // top -H, perf, gdb
+#endif
     std::unique_lock<std::mutex> lock(mu);
     for (;;) {
       if (!open_head) {

@@ -3,9 +3,14 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <thread>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "app/config.h"
 #include "billnet/media/frame.h"
@@ -33,6 +38,19 @@ std::string RepositoryPath(const ServerConfig& c) {
   return BILLNET_SHIPPED_MODELS;
 }
 
+// One malloc arena per thread (decision 26). glibc shares at most 8 arenas
+// per core between all threads, so an inference thread's malloc or free
+// could wait for an arena lock held by a preempted nice-19 decode thread (up
+// to ~100 ms at 48 full-resolution streams). glibc creates arenas only as
+// threads first allocate and reuses those of exited threads, so the limit
+// bounds nothing in practice. MALLOC_ARENA_MAX, when set, is the operator's.
+void OneMallocArenaPerThread() {
+#if defined(__GLIBC__)
+  if (std::getenv("MALLOC_ARENA_MAX")) return;
+  if (mallopt(M_ARENA_MAX, 4096) != 1) spdlog::warn("mallopt(M_ARENA_MAX) refused");
+#endif
+}
+
 }  // namespace
 
 int RunServer(const ServerConfig& config) {
@@ -48,6 +66,7 @@ int RunServer(const ServerConfig& config) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  OneMallocArenaPerThread();
 
   auto key = LoadTokenKey(config.token_key_file);
   if (!key.ok()) {

@@ -2,6 +2,10 @@
 
 #include <algorithm>
 
+#if defined(__linux__)
+#include <pthread.h>
+#endif
+
 namespace billnet::server {
 
 namespace {
@@ -83,6 +87,9 @@ size_t InferencePool::queued() const {
 }
 
 void InferencePool::Worker() {
+#if defined(__linux__)
+  pthread_setname_np(pthread_self(), "billnet-infer");  // top -H, perf, gdb
+#endif
   std::vector<InferenceJob> batch;
   std::vector<InferenceJob> expired;
   std::vector<Session*> sessions;

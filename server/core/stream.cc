@@ -215,6 +215,9 @@ void Stream::StopLocked(ServeStatus status) {
 // ---- Decode thread: bytes -> frames -> model frames -> windows -------------
 
 void Stream::DecodeLoop() {
+#if defined(__linux__)
+  pthread_setname_np(pthread_self(), "billnet-decode");  // top -H, perf, gdb
+#endif
   LowerThreadPriority(deps_.limits.decode_nice, deps_.limits.decode_idle);
   const Model& m = *model_->model;
   const TopologyConfig& topo = m.info().topology;
