@@ -33,7 +33,7 @@ struct ServerConfig {
   int max_queue_wait_ms = 50;      // live windows older than this when the pool would start
                                    // them are dropped; 0: never
   int max_live_lag_ms = 1000;      // a live decoder this far behind skips to a key frame; 0: never
-  int decode_nice = 10;            // added to the decode threads' nice value; 0: unchanged
+  int decode_nice = 19;            // added to the decode threads' nice value; 0: unchanged
   bool decode_idle = false;        // decode threads at SCHED_IDLE (decode_nice then unused)
   bool decode_all_frames = false;  // false: non-reference frames no model frame takes are not decoded
   int drain_timeout_ms = 30000;    // file streams get this long on SIGTERM

@@ -104,7 +104,7 @@ struct StreamLimits {
   // and the frames' timestamps, renewed whenever the decoder waits for input.
   std::chrono::milliseconds max_live_lag{1000};
   // Added to the nice value of every decode thread (0: unchanged; Linux).
-  int decode_nice = 10;
+  int decode_nice = 19;  // the lowest (decision 26)
   // Decode threads at SCHED_IDLE instead (Linux): they run only on cores
   // nothing else wants, so the pool's engine runs as fast as alone; when the
   // CPU is short they fall behind and live streams skip (max_live_lag).

@@ -118,7 +118,7 @@ TEST(ServerConfigTest, LoadSheddingOptions) {
   ServerConfig defaults;
   EXPECT_EQ(defaults.max_queue_wait_ms, 50);
   EXPECT_EQ(defaults.max_live_lag_ms, 1000);
-  EXPECT_EQ(defaults.decode_nice, 10);
+  EXPECT_EQ(defaults.decode_nice, 19);
   EXPECT_FALSE(defaults.decode_all_frames);
   EXPECT_FALSE(defaults.decode_idle);
 
