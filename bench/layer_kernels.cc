@@ -137,20 +137,15 @@ LayerKernel::LayerKernel(const PlanConv& layer, bool fast, uint64_t seed, FastIs
       if (p_form_) pplane_.resize(c.out.positions());
     }
   } else if (avx2) {
-    // As the runner: int16 input where the grouped conv writes int16;
-    // subset-sum tables on int32, and on int16 from kPointwiseTablesMinCo16.
+    // As the runner: subset-sum tables, on int16 where the grouped conv
+    // writes int16.
     if (int16_mid_) {
       in16_.assign(in32_.size() + kAvx2InputSlack, 0);
       for (size_t i = 0; i < in32_.size(); ++i) in16_[i] = int16_t(in32_[i]);
     }
-    if (int16_mid_ && c.co < kPointwiseTablesMinCo16) {
-      kernel_ = "PointwiseInt16Avx2";
-      pw16_ = PackPointwiseInt16(c.ci, c.co, w_.data());
-    } else {
-      kernel_ = int16_mid_ ? "PointwiseInt16SubsetAvx2" : "PointwiseInt32SubsetAvx2";
-      subsets_ = PackPointwiseSubsets(c.ci, c.co, w_.data());
-      subset_scratch_.assign(PointwiseSubsetScratch(c.ci), 0);
-    }
+    kernel_ = int16_mid_ ? "PointwiseInt16SubsetAvx2" : "PointwiseInt32SubsetAvx2";
+    subsets_ = PackPointwiseSubsets(c.ci, c.co, w_.data());
+    subset_scratch_.assign(PointwiseSubsetScratch(c.ci), 0);
   } else {
     kernel_ = "PointwiseInt32Portable";
     mask_.resize(w_.size());
@@ -192,8 +187,6 @@ void LayerKernel::Run() {
   } else if (role_ == LayerRole::kPointwiseBinary) {
     PointwiseBinaryPortable(c.in.positions(), WordsFor(c.ci), bits_.data(), c.co, wpos_.data(),
                             out16_.data(), c.co);
-  } else if (!pw16_.empty()) {
-    PointwiseInt16Avx2(c.in.positions(), c.ci, in16_.data(), c.co, pw16_.data(), out_.data());
   } else if (!subset_scratch_.empty()) {
     // Row by row, as the runner calls it (a row's tail is a partial tile).
     for (int64_t r = 0; r < int64_t(c.in.t) * c.in.h; ++r) {

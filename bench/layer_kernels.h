@@ -79,7 +79,7 @@ class LayerKernel {
   std::vector<int32_t> mask_;
   // AVX2 layouts.
   TapsBlocked taps_;
-  std::vector<int16_t> in16_, pw16_;
+  std::vector<int16_t> in16_;
   PointwiseSubsets subsets_;
   std::vector<int32_t> subset_scratch_;
 };

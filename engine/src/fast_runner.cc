@@ -19,12 +19,11 @@ namespace {
 
 enum class ConvRole { kTaps, kPointwiseBinary, kPointwiseInt };
 
-// max_in: the largest |input| of a taps conv (its out16 test); in16: the
-// second pointwise's input is int16 (the grouped conv before it is out16).
+// max_in: the largest |input| of a taps conv (its out16 test).
 // pmax (grouped convs): the most +1 weights in one row of the first
 // pointwise before it, the largest p of the p form.
 FastConv MakeFastConv(const ConvSpec& c, const std::vector<int8_t>& wi, ConvRole role,
-                      int64_t max_in, bool in16, bool stem, int pmax) {
+                      int64_t max_in, bool stem, int pmax) {
   FastConv f;
   const int cig = c.ci / c.groups;
   const bool avx2 = FastIsaSupported(FastIsa::kAvx2);
@@ -68,13 +67,7 @@ FastConv MakeFastConv(const ConvSpec& c, const std::vector<int8_t>& wi, ConvRole
       assert(c.groups == 1 && c.kt * c.kh * c.kw == 1);
       f.wpos_mask.resize(int64_t(c.co) * c.ci);
       for (int64_t i = 0; i < int64_t(c.co) * c.ci; ++i) f.wpos_mask[i] = wi[i] > 0 ? -1 : 0;
-      // Subset-sum tables on int32 input, and on int16 from 128 outputs up
-      // (fewer outputs share a table too little: int16 pairs there;
-      // docs/performance.md, "subset-sum tables").
-      if (avx2 && (!in16 || c.co >= kPointwiseTablesMinCo16))
-        f.pw_sets = PackPointwiseSubsets(c.ci, c.co, wi.data());
-      else if (avx2)
-        f.pw16 = PackPointwiseInt16(c.ci, c.co, wi.data());
+      if (avx2) f.pw_sets = PackPointwiseSubsets(c.ci, c.co, wi.data());
       break;
     }
   }
@@ -119,7 +112,6 @@ std::shared_ptr<const FastWeights> PrepareFastWeights(const TopologyPlan& plan, 
                                                        : ConvRole::kPointwiseInt;
       // Stem: pixels v = 2x - 255; grouped conv: the first pointwise's [-ci, ci].
       const int64_t max_in = b.kind == BlockKind::kStem ? 255 : i % 3 == 1 ? b.convs[i - 1].ci : 0;
-      const bool in16 = role == ConvRole::kPointwiseInt && convs[i - 1].out16;
       int pmax = 0;
       if (b.kind != BlockKind::kStem && i % 3 == 1) {
         const ConvSpec& pw1 = b.convs[i - 1];
@@ -129,7 +121,7 @@ std::shared_ptr<const FastWeights> PrepareFastWeights(const TopologyPlan& plan, 
                                                        w1.begin() + int64_t(o + 1) * pw1.ci,
                                                        [](int8_t v) { return v > 0; })));
       }
-      convs.push_back(MakeFastConv(b.convs[i], prep.convs[bi][i].wi, role, max_in, in16,
+      convs.push_back(MakeFastConv(b.convs[i], prep.convs[bi][i].wi, role, max_in,
                                    b.kind == BlockKind::kStem, pmax));
     }
     fw->convs.push_back(std::move(convs));
@@ -427,9 +419,7 @@ void FastRunner::Cf(const BlockSpec& b, int first, const std::vector<FastConv>& 
       else
         std::copy(g32, g32 + n, gtr->ints.begin() + off);
     }
-    if (g16 && f2.pw_sets.entry.empty())
-      PointwiseInt16Avx2(gc.out.w, cm, g16row, pw2.co, f2.pw16.data(), row);
-    else if (g16)
+    if (g16)
       PointwiseInt16SubsetAvx2(gc.out.w, g16row, f2.pw_sets, rs.pw_tables.data(), row);
     else if (avx2)
       PointwiseInt32SubsetAvx2(gc.out.w, g32, f2.pw_sets, rs.pw_tables.data(), row);

@@ -44,10 +44,9 @@ struct FastConv {
   std::vector<BitWord> wpos_avx2;
   // Second pointwise of a CF (int32 input): -1 where w = +1, else 0, [co][ci].
   std::vector<int32_t> wpos_mask;
-  // The same for AVX2: subset-sum tables, or int16 pairs (an out16 grouped
-  // conv before it and fewer than 128 outputs).
+  // The same for AVX2: subset-sum tables (read on int16 after an out16
+  // grouped conv, else on int32).
   PointwiseSubsets pw_sets;
-  std::vector<int16_t> pw16;
 };
 
 // A norm + Heaviside as an interval: bit = lo <= x <= hi (fast_kernels.h).

@@ -379,16 +379,6 @@ std::vector<BitWord> PackPointwiseBinaryAvx2(int ci, int co, const int8_t* w) {
   return out;
 }
 
-std::vector<int16_t> PackPointwiseInt16(int ci, int co, const int8_t* w) {
-  const int pairs = (ci + 1) / 2, blocks = (co + kAvx2Lanes - 1) / kAvx2Lanes;
-  std::vector<int16_t> out(int64_t(blocks) * pairs * 2 * kAvx2Lanes, 0);
-  for (int o = 0; o < co; ++o)
-    for (int c = 0; c < ci; ++c)
-      out[((int64_t(o / kAvx2Lanes) * pairs + c / 2) * kAvx2Lanes + o % kAvx2Lanes) * 2 + c % 2] =
-          w[int64_t(o) * ci + c];
-  return out;
-}
-
 PointwiseSubsets PackPointwiseSubsets(int ci, int co, const int8_t* w) {
   PointwiseSubsets s;
   s.ci = ci;
@@ -406,10 +396,11 @@ PointwiseSubsets PackPointwiseSubsets(int ci, int co, const int8_t* w) {
 }
 
 int64_t PointwiseSubsetScratch(int ci) {
-  // Tile (16 per channel, 4 per group), tables (16 entries x 16 per group),
-  // results (8 x 16), 64-byte alignment.
+  // For chunks of up to 32 positions: tile (32 per channel, 4 channels per
+  // group), tables (16 entries x 32 per group), results (8 x 32), 64-byte
+  // alignment.
   const int64_t groups = (ci + 3) / 4;
-  return 64 * groups + 256 * groups + 128 + 16;
+  return 128 * groups + 512 * groups + 256 + 16;
 }
 
 // ------------------------------------------------------------------ pooling, norms

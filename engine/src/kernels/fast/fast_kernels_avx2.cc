@@ -340,64 +340,6 @@ void U8Row(const TapsU8& tb, const uint8_t* base, int out_w, int co, const int32
   }
 }
 
-// Pointwise on int16 pairs: NX positions x NB blocks.
-template <int NX, int NB>
-inline void Pw16Tile(const int16_t* x, int ci, int pairs, const int16_t* w, int64_t wb,
-                     int32_t* out, int co, const int* valid) {
-  __m256i acc[NX][NB];
-  for (int i = 0; i < NX; ++i)
-    for (int b = 0; b < NB; ++b) acc[i][b] = _mm256_setzero_si256();
-  for (int p = 0; p < pairs; ++p, w += 2 * kAvx2Lanes) {
-    __m256i wv[NB];
-    for (int b = 0; b < NB; ++b)
-      wv[b] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + b * wb));
-    for (int i = 0; i < NX; ++i) {
-      const __m256i v = Broadcast32(x + int64_t(i) * ci + 2 * p);
-      for (int b = 0; b < NB; ++b)
-        acc[i][b] = _mm256_add_epi32(acc[i][b], _mm256_madd_epi16(v, wv[b]));
-    }
-  }
-  for (int i = 0; i < NX; ++i)
-    for (int b = 0; b < NB; ++b) StoreLanes(acc[i][b], valid[b], out + int64_t(i) * co + b * 8);
-}
-
-// Runs `Tile<NX, NB>` over count positions and the blocks of co outputs.
-// step: input elements per position; wb: weight elements per block.
-template <template <int, int> class Tile, typename In, typename W>
-void PointwiseDriver(int64_t count, int ci, int step, const In* x, int co, const W* w, int64_t wb,
-                     int32_t* out) {
-  const int blocks = (co + kAvx2Lanes - 1) / kAvx2Lanes;
-  auto valid_of = [&](int b) {
-    const int rest = co - b * kAvx2Lanes;
-    return rest < kAvx2Lanes ? rest : kAvx2Lanes;
-  };
-  int b = 0;
-  for (; b + 2 <= blocks; b += 2) {
-    const int valid[2] = {valid_of(b), valid_of(b + 1)};
-    int64_t p = 0;
-    for (; p + 4 <= count; p += 4)
-      Tile<4, 2>::Run(x + p * step, ci, w + b * wb, wb, out + p * co + b * 8, co, valid);
-    for (; p < count; ++p)
-      Tile<1, 2>::Run(x + p * step, ci, w + b * wb, wb, out + p * co + b * 8, co, valid);
-  }
-  for (; b < blocks; ++b) {
-    const int valid[1] = {valid_of(b)};
-    int64_t p = 0;
-    for (; p + 8 <= count; p += 8)
-      Tile<8, 1>::Run(x + p * step, ci, w + b * wb, wb, out + p * co + b * 8, co, valid);
-    for (; p < count; ++p)
-      Tile<1, 1>::Run(x + p * step, ci, w + b * wb, wb, out + p * co + b * 8, co, valid);
-  }
-}
-
-template <int NX, int NB>
-struct Pw16 {
-  static void Run(const int16_t* x, int ci, const int16_t* w, int64_t wb, int32_t* out, int co,
-                  const int* valid) {
-    Pw16Tile<NX, NB>(x, ci, (ci + 1) / 2, w, wb, out, co, valid);
-  }
-};
-
 // r[i] (row i, lanes j) becomes r[j] (column j, lanes i).
 inline void Transpose8x8(__m256i r[8]) {
   const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
@@ -426,14 +368,14 @@ inline __m256i Load8(const int16_t* p) {
   return _mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
-// Fills the tile: tile[c * 16 + v * 8 + k] = x[(v * 8 + k) * ci + c] for the
-// np (1..16) positions at x and the channels c < ci, 0 for the other
+// Fills the tile: tile[c * 8 NV + v * 8 + k] = x[(v * 8 + k) * ci + c] for
+// the np (1..8 NV) positions at x and the channels c < ci, 0 for the other
 // positions and for the channels up to 4 groups.
-template <typename In>
+template <int NV, typename In>
 void FillSubsetTile(const In* x, int ci, int groups, int np, int32_t* tile) {
-  const int nv = np > kAvx2Lanes ? 2 : 1;
-  for (int v = 0; v < nv; ++v) {
-    const int pv = np - v * kAvx2Lanes < kAvx2Lanes ? np - v * kAvx2Lanes : kAvx2Lanes;
+  for (int v = 0; v < NV; ++v) {
+    const int left = np - v * kAvx2Lanes;
+    const int pv = left < 0 ? 0 : left < kAvx2Lanes ? left : kAvx2Lanes;
     const In* xv = x + int64_t(v) * kAvx2Lanes * ci;
     int c = 0;
     for (; c + kAvx2Lanes <= ci; c += kAvx2Lanes) {
@@ -442,11 +384,11 @@ void FillSubsetTile(const In* x, int ci, int groups, int np, int32_t* tile) {
         r[k] = k < pv ? Load8(xv + int64_t(k) * ci + c) : _mm256_setzero_si256();
       Transpose8x8(r);
       for (int j = 0; j < kAvx2Lanes; ++j)
-        _mm256_store_si256(reinterpret_cast<__m256i*>(tile + (c + j) * 16 + v * 8), r[j]);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(tile + (c + j) * 8 * NV + v * 8), r[j]);
     }
     for (; c < 4 * groups; ++c)
       for (int k = 0; k < kAvx2Lanes; ++k)
-        tile[c * 16 + v * 8 + k] = c < ci && k < pv ? int32_t(xv[int64_t(k) * ci + c]) : 0;
+        tile[c * 8 * NV + v * 8 + k] = c < ci && k < pv ? int32_t(xv[int64_t(k) * ci + c]) : 0;
   }
 }
 
@@ -458,7 +400,8 @@ void BuildSubsetTables(const int32_t* tile, int groups, int32_t* tables) {
     for (int v = 0; v < NV; ++v) {
       __m256i d[4];
       for (int j = 0; j < 4; ++j)
-        d[j] = _mm256_load_si256(reinterpret_cast<const __m256i*>(tile + (4 * g + j) * 16 + v * 8));
+        d[j] = _mm256_load_si256(
+            reinterpret_cast<const __m256i*>(tile + (4 * g + j) * 8 * NV + v * 8));
       __m256i e[16];
       e[0] = _mm256_sub_epi32(_mm256_setzero_si256(),
                               _mm256_add_epi32(_mm256_add_epi32(d[0], d[1]),
@@ -502,12 +445,13 @@ void SubsetOutputs(const PointwiseSubsets& s, const int32_t* tables, int np, int
           a[v] = _mm256_add_epi32(a[v], _mm256_load_si256(reinterpret_cast<const __m256i*>(p0 + 8 * v)));
       }
       for (int v = 0; v < NV; ++v)
-        _mm256_store_si256(reinterpret_cast<__m256i*>(res + j * 16 + v * 8), _mm256_add_epi32(a[v], b[v]));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(res + j * 8 * NV + v * 8),
+                           _mm256_add_epi32(a[v], b[v]));
     }
     for (int v = 0; v < NV; ++v) {
       __m256i r[8];
       for (int j = 0; j < kAvx2Lanes; ++j)
-        r[j] = _mm256_load_si256(reinterpret_cast<const __m256i*>(res + j * 16 + v * 8));
+        r[j] = _mm256_load_si256(reinterpret_cast<const __m256i*>(res + j * 8 * NV + v * 8));
       Transpose8x8(r);
       const int pv = np - v * kAvx2Lanes < kAvx2Lanes ? np - v * kAvx2Lanes : kAvx2Lanes;
       for (int k = 0; k < pv; ++k) StoreLanes(r[k], no, out + int64_t(v * 8 + k) * co + o0);
@@ -515,24 +459,33 @@ void SubsetOutputs(const PointwiseSubsets& s, const int32_t* tables, int np, int
   }
 }
 
+template <int NV, typename In>
+void SubsetChunk(const In* x, const PointwiseSubsets& s, int np, int32_t* tile, int32_t* tables,
+                 int32_t* res, int32_t* out) {
+  FillSubsetTile<NV>(x, s.ci, s.groups, np, tile);
+  BuildSubsetTables<NV>(tile, s.groups, tables);
+  SubsetOutputs<NV>(s, tables, np, res, out);
+}
+
+// Chunks of up to 32 positions (4 registers), the tile and tables as wide as
+// the chunk needs.
 template <typename In>
 void PointwiseSubsetDriver(int64_t count, const In* x, const PointwiseSubsets& s, int32_t* scratch,
                            int32_t* out) {
-  // 64-byte aligned: one cache line per tile channel (16 positions).
   int32_t* tile = reinterpret_cast<int32_t*>((reinterpret_cast<uintptr_t>(scratch) + 63) &
                                              ~uintptr_t(63));
-  int32_t* tables = tile + 64 * int64_t(s.groups);
-  int32_t* res = tables + 256 * int64_t(s.groups);
-  for (int64_t p = 0; p < count; p += 16) {
-    const int np = count - p < 16 ? int(count - p) : 16;
-    FillSubsetTile(x + p * s.ci, s.ci, s.groups, np, tile);
-    if (np > kAvx2Lanes) {
-      BuildSubsetTables<2>(tile, s.groups, tables);
-      SubsetOutputs<2>(s, tables, np, res, out + p * s.co);
-    } else {
-      BuildSubsetTables<1>(tile, s.groups, tables);
-      SubsetOutputs<1>(s, tables, np, res, out + p * s.co);
-    }
+  int32_t* tables = tile + 128 * int64_t(s.groups);
+  int32_t* res = tables + 512 * int64_t(s.groups);
+  for (int64_t p = 0; p < count; p += 4 * kAvx2Lanes) {
+    const int np = count - p < 4 * kAvx2Lanes ? int(count - p) : 4 * kAvx2Lanes;
+    const In* xp = x + p * s.ci;
+    int32_t* op = out + p * s.co;
+    if (np > 2 * kAvx2Lanes)
+      SubsetChunk<4>(xp, s, np, tile, tables, res, op);
+    else if (np > kAvx2Lanes)
+      SubsetChunk<2>(xp, s, np, tile, tables, res, op);
+    else
+      SubsetChunk<1>(xp, s, np, tile, tables, res, op);
   }
 }
 
@@ -572,12 +525,6 @@ void ConvRowTapsU8Avx2(const ConvSpec& c, const TapsU8& tb, const uint8_t* padde
     U8Row(tb, base, c.out.w, c.co, corr_row, out16_row);
   else
     U8Row(tb, base, c.out.w, c.co, corr_row, out_row);
-}
-
-void PointwiseInt16Avx2(int64_t count, int ci, const int16_t* x, int co, const int16_t* w,
-                        int32_t* out) {
-  const int64_t wb = int64_t((ci + 1) / 2) * 2 * kAvx2Lanes;
-  PointwiseDriver<Pw16>(count, ci, ci, x, co, w, wb, out);
 }
 
 void PointwiseInt32SubsetAvx2(int64_t count, const int32_t* x, const PointwiseSubsets& s,
@@ -721,7 +668,6 @@ void ConvRowTapsAvx2(const ConvSpec&, const TapsBlocked&, const int16_t*, int, i
                      int16_t*) {}
 void ConvRowTapsU8Avx2(const ConvSpec&, const TapsU8&, const uint8_t*, const int16_t*, int, int,
                        int32_t*, int16_t*) {}
-void PointwiseInt16Avx2(int64_t, int, const int16_t*, int, const int16_t*, int32_t*) {}
 void PointwiseInt32SubsetAvx2(int64_t, const int32_t*, const PointwiseSubsets&, int32_t*,
                               int32_t*) {}
 void PointwiseInt16SubsetAvx2(int64_t, const int16_t*, const PointwiseSubsets&, int32_t*,

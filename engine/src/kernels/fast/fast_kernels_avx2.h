@@ -2,18 +2,14 @@
 // weight layouts they read (built once at load by the Pack* functions, which
 // are portable C++). Call the kernels only where FastIsaSupported(kAvx2).
 //
-// The convolutions are small GEMMs written as outer products, vectorized over
-// 8 output channels per 256-bit register, with several output positions per
-// tile sharing each weight load, so there are no horizontal sums and no
-// im2col copies: per step a tile broadcasts one 32-bit word of the input (a
-// pair of int16 values, or one int32) per position and multiplies it by the
-// matching weights of 8 output channels.
-//
-//   int16 input  (stem, grouped 3x3x3, second pointwise when its input fits
-//                int16): VPMADDWD of the broadcast pair (v[k], v[k+1]) with
-//                the lanes' (w[o][k], w[o][k+1]), VPADDD into int32;
-//   int32 input  (second pointwise otherwise, up to 19 bits): VPSIGND of the
-//                broadcast value by the lanes' +-1 weights, VPADDD.
+// The stem and grouped convolutions are small GEMMs written as outer
+// products, vectorized over 8 output channels per 256-bit register, with
+// several output positions per tile sharing each weight load, so there are no
+// horizontal sums and no im2col copies: per step a tile broadcasts one 32-bit
+// word of the input (a pair of int16 values, or a quad of u8) per position
+// and multiplies it by the matching weights of 8 output channels (VPMADDWD,
+// or VPMADDUBSW for u8), VPADDD into int32. The second pointwise is
+// vectorized over positions instead (subset-sum tables, below).
 //
 // Bounds: an odd run length is rounded up to a pair whose second weight is 0,
 // so a kernel may read ONE int16 past the last value of a run; the caller's
@@ -147,14 +143,8 @@ void PointwiseBinaryAvx2(int64_t count, int words, const BitWord* a, int co, con
                          int16_t* out16, uint8_t* out8, int offset, int64_t out_stride,
                          bool p_form = false, int16_t* pplane = nullptr, int64_t pplane_stride = 1);
 
-// Second pointwise on int16 input (x: count x ci int16, values whose sums
-// over ci fit int32): w as PackPointwiseInt16 gives it, [block][pair][8][2].
-std::vector<int16_t> PackPointwiseInt16(int ci, int co, const int8_t* w);
-void PointwiseInt16Avx2(int64_t count, int ci, const int16_t* x, int co, const int16_t* w,
-                        int32_t* out);
-
 // Second pointwise by subset-sum tables (int32 or int16 input). With +-1
-// weights, split the channels into groups of 4: for 8 or 16 positions at a
+// weights, split the channels into groups of 4: for 8, 16 or 32 positions at a
 // time, a table holds the 16 signed sums +-x_4g +-x_4g+1 +-x_4g+2 +-x_4g+3 of
 // each group (one register of 8 positions per entry, built with 20 adds per
 // group and shared by every output), and output o adds one entry per group,
@@ -167,10 +157,6 @@ struct PointwiseSubsets {
   std::vector<uint16_t> entry;     // [co][groups]: 16 g + pattern, bit j: w[o][4g + j] = +1
 };
 PointwiseSubsets PackPointwiseSubsets(int ci, int co, const int8_t* w);
-// The fewest outputs of an int16-input second pointwise worth the tables
-// (fewer share a table too little; measured: the 128-output cf2 of BILLNET
-// 2x 1.25x faster than PointwiseInt16Avx2, the 64-output cf1/mor1 0.9-1.03x).
-inline constexpr int kPointwiseTablesMinCo16 = 128;
 // int32 scratch the kernels need for ci input channels (tile, tables, results).
 int64_t PointwiseSubsetScratch(int ci);
 // x: count x ci (channel-last); out: count x co.
