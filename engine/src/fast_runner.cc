@@ -223,7 +223,7 @@ FastRunner::FastRunner(const Model& model, FastIsa isa)
           pplane = std::max(pplane, PPlaneShape(gc).elements() + kAvx2InputSlack);
         grow = std::max<int64_t>(grow, int64_t(gc.out.w) * gc.co);
         rows = std::max<int64_t>(rows, int64_t(pw2.out.w) * pw2.co);
-        if (isa == FastIsa::kAvx2 && !fc[i + 2].pw_sets.entry.empty())
+        if (isa == FastIsa::kAvx2)
           pw_tables = std::max(pw_tables, PointwiseSubsetScratch(pw2.ci));
         bits = std::max(bits, bits_of(pw2.out));
       }

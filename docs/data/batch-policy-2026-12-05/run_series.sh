@@ -46,44 +46,26 @@ run() { # tag n extra-server-flags
   kill $pid; wait $pid
   sleep $PAUSE
 }
+# The modes are presets of one loop over repetitions, stream counts and configurations.
+kind=scaled
 case "${1:-}" in
-  full)
-    for rep in $(seq ${FIRST_REP:-1} $(( ${FIRST_REP:-1} + ${REPS:-2} - 1 ))); do
-      for n in ${STREAMS:-40 48}; do
-        run full${n}_old_b8_$rep $n
-        run full${n}_b8_$rep $n
-      done
-    done ;;
-  arena)
-    for rep in $(seq ${FIRST_REP:-1} $(( ${FIRST_REP:-1} + ${REPS:-3} - 1 ))); do
-      for n in ${STREAMS:-48}; do
-        run full${n}_nice19arena_$rep $n --decode-nice 19
-        run full${n}_nice19_$rep $n --decode-nice 19
-      done
-    done ;;
-  fullnice)
-    for rep in $(seq ${FIRST_REP:-1} $(( ${FIRST_REP:-1} + ${REPS:-2} - 1 ))); do
-      for n in ${STREAMS:-48}; do
-        run full${n}_nice19_$rep $n --decode-nice 19
-        run full${n}_b8_$rep $n
-      done
-    done ;;
-  *)
-    kind=scaled
-    [[ ${1:-} == fullcfg ]] && kind=full
-    for rep in $(seq ${FIRST_REP:-1} $(( ${FIRST_REP:-1} + ${REPS:-2} - 1 ))); do
-      for n in ${STREAMS:-$([[ $kind == full ]] && echo 48 || echo 128 160)}; do
-        for c in ${CONFIGS:-b8 b1 b1h0 t1b1}; do
-          case $c in
-            b8 | old_b8) run $kind${n}_${c}_$rep $n ;;
-            b1 | old_b1) run $kind${n}_${c}_$rep $n --max-batch 1 ;;
-            nice19 | old_nice19) run $kind${n}_${c}_$rep $n --decode-nice 19 ;;
-            b8idle) run $kind${n}_b8idle_$rep $n --decode-idle ;;
-            b1h0) run $kind${n}_b1h0_$rep $n --max-batch 1 --engine-helpers 0 ;;
-            t1b1) run $kind${n}_t1b1_$rep $n --inference-threads 1 --max-batch 1 ;;
-          esac
-        done
-      done
-    done ;;
+  full) kind=full; CONFIGS=${CONFIGS:-old_b8 b8}; STREAMS=${STREAMS:-40 48} ;;
+  fullnice) kind=full; CONFIGS=${CONFIGS:-nice19 b8} ;;
+  arena) kind=full; CONFIGS=${CONFIGS:-nice19arena nice19}; REPS=${REPS:-3} ;;
+  fullcfg) kind=full ;;
 esac
+for rep in $(seq ${FIRST_REP:-1} $(( ${FIRST_REP:-1} + ${REPS:-2} - 1 ))); do
+  for n in ${STREAMS:-$([[ $kind == full ]] && echo 48 || echo 128 160)}; do
+    for c in ${CONFIGS:-b8 b1 b1h0 t1b1}; do
+      case $c in
+        b8 | old_b8) run $kind${n}_${c}_$rep $n ;;
+        b1 | old_b1) run $kind${n}_${c}_$rep $n --max-batch 1 ;;
+        nice19 | old_nice19 | nice19arena) run $kind${n}_${c}_$rep $n --decode-nice 19 ;;
+        b8idle) run $kind${n}_b8idle_$rep $n --decode-idle ;;
+        b1h0) run $kind${n}_b1h0_$rep $n --max-batch 1 --engine-helpers 0 ;;
+        t1b1) run $kind${n}_t1b1_$rep $n --inference-threads 1 --max-batch 1 ;;
+      esac
+    done
+  done
+done
 echo "done ${1:-default}" >> $OUT/runs.txt

@@ -368,14 +368,19 @@ inline __m256i Load8(const int16_t* p) {
   return _mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
+// How many of a chunk's np positions register v holds (0..8).
+inline int PositionsIn(int np, int v) {
+  const int left = np - v * kAvx2Lanes;
+  return left < 0 ? 0 : left < kAvx2Lanes ? left : kAvx2Lanes;
+}
+
 // Fills the tile: tile[c * 8 NV + v * 8 + k] = x[(v * 8 + k) * ci + c] for
 // the np (1..8 NV) positions at x and the channels c < ci, 0 for the other
 // positions and for the channels up to 4 groups.
 template <int NV, typename In>
 void FillSubsetTile(const In* x, int ci, int groups, int np, int32_t* tile) {
   for (int v = 0; v < NV; ++v) {
-    const int left = np - v * kAvx2Lanes;
-    const int pv = left < 0 ? 0 : left < kAvx2Lanes ? left : kAvx2Lanes;
+    const int pv = PositionsIn(np, v);
     const In* xv = x + int64_t(v) * kAvx2Lanes * ci;
     int c = 0;
     for (; c + kAvx2Lanes <= ci; c += kAvx2Lanes) {
@@ -403,9 +408,9 @@ void BuildSubsetTables(const int32_t* tile, int groups, int32_t* tables) {
         d[j] = _mm256_load_si256(
             reinterpret_cast<const __m256i*>(tile + (4 * g + j) * 8 * NV + v * 8));
       __m256i e[16];
-      e[0] = _mm256_sub_epi32(_mm256_setzero_si256(),
-                              _mm256_add_epi32(_mm256_add_epi32(d[0], d[1]),
-                                               _mm256_add_epi32(d[2], d[3])));
+      e[0] = _mm256_sub_epi32(
+          _mm256_setzero_si256(),
+          _mm256_add_epi32(_mm256_add_epi32(d[0], d[1]), _mm256_add_epi32(d[2], d[3])));
       for (int j = 0; j < 4; ++j) d[j] = _mm256_add_epi32(d[j], d[j]);
       // e[p] = e[p without its highest bit] + 2 x of that bit's channel.
       for (int p = 1; p < 16; ++p) {
@@ -435,14 +440,17 @@ void SubsetOutputs(const PointwiseSubsets& s, const int32_t* tables, int np, int
         const int32_t* p0 = tables + int64_t(en[g]) * 8 * NV;
         const int32_t* p1 = tables + int64_t(en[g + 1]) * 8 * NV;
         for (int v = 0; v < NV; ++v) {
-          a[v] = _mm256_add_epi32(a[v], _mm256_load_si256(reinterpret_cast<const __m256i*>(p0 + 8 * v)));
-          b[v] = _mm256_add_epi32(b[v], _mm256_load_si256(reinterpret_cast<const __m256i*>(p1 + 8 * v)));
+          a[v] = _mm256_add_epi32(a[v],
+                                  _mm256_load_si256(reinterpret_cast<const __m256i*>(p0 + 8 * v)));
+          b[v] = _mm256_add_epi32(b[v],
+                                  _mm256_load_si256(reinterpret_cast<const __m256i*>(p1 + 8 * v)));
         }
       }
       if (g < groups) {
         const int32_t* p0 = tables + int64_t(en[g]) * 8 * NV;
         for (int v = 0; v < NV; ++v)
-          a[v] = _mm256_add_epi32(a[v], _mm256_load_si256(reinterpret_cast<const __m256i*>(p0 + 8 * v)));
+          a[v] = _mm256_add_epi32(a[v],
+                                  _mm256_load_si256(reinterpret_cast<const __m256i*>(p0 + 8 * v)));
       }
       for (int v = 0; v < NV; ++v)
         _mm256_store_si256(reinterpret_cast<__m256i*>(res + j * 8 * NV + v * 8),
@@ -453,7 +461,7 @@ void SubsetOutputs(const PointwiseSubsets& s, const int32_t* tables, int np, int
       for (int j = 0; j < kAvx2Lanes; ++j)
         r[j] = _mm256_load_si256(reinterpret_cast<const __m256i*>(res + j * 8 * NV + v * 8));
       Transpose8x8(r);
-      const int pv = np - v * kAvx2Lanes < kAvx2Lanes ? np - v * kAvx2Lanes : kAvx2Lanes;
+      const int pv = PositionsIn(np, v);
       for (int k = 0; k < pv; ++k) StoreLanes(r[k], no, out + int64_t(v * 8 + k) * co + o0);
     }
   }
