@@ -2,7 +2,7 @@
 // one thread, random weights: whole window per stage, then per layer (each
 // convolution of the plan through its fast kernel and through the reference
 // kernel, with MACs/s), for every fast kernel variant this CPU supports
-// (kernels/fast/isa.h: "variant" 0 reference, 1 portable, 2 avx2; an
+// (kernels/fast/isa.h: "variant" 0 reference, 1 portable, 2 avx2, 3 avx512; an
 // unsupported variant is skipped). Run (docs/performance.md has the full command):
 //   build/bench/engine_fast_bench --benchmark_repetitions=5
 //       --benchmark_report_aggregates_only=true
@@ -36,9 +36,12 @@ std::shared_ptr<const Model> Billnet2xModel(Stage stage) {
   return m;
 }
 
-// variant: 0 reference, 1 fast portable, 2 fast avx2 (isa.h).
+// variant: 0 reference, 1 fast portable, 2 fast avx2, 3 fast avx512 (isa.h).
+FastIsa VariantIsa(int64_t variant) {
+  return variant == 3 ? FastIsa::kAvx512 : variant == 2 ? FastIsa::kAvx2 : FastIsa::kPortable;
+}
 bool VariantSupported(int64_t variant) {
-  return variant == 0 || FastIsaSupported(variant == 1 ? FastIsa::kPortable : FastIsa::kAvx2);
+  return variant == 0 || FastIsaSupported(VariantIsa(variant));
 }
 
 // range(0): stage 3..5; range(1): the variant.
@@ -55,7 +58,7 @@ void BM_Window(benchmark::State& state) {
     return;
   }
   // The session's runner reads BILLNET_FAST_ISA once, when it is built.
-  if (state.range(1)) setenv("BILLNET_FAST_ISA", state.range(1) == 1 ? "portable" : "avx2", 1);
+  if (state.range(1)) setenv("BILLNET_FAST_ISA", FastIsaName(VariantIsa(state.range(1))), 1);
   Session session(model, choice);
   std::vector<uint8_t> window(model->window_bytes());
   for (size_t i = 0; i < window.size(); ++i) window[i] = uint8_t(i * 2654435761u >> 24);
@@ -71,7 +74,7 @@ void BM_Window(benchmark::State& state) {
       benchmark::Counter(double(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_Window)
-    ->ArgsProduct({{3, 4, 5}, {0, 1, 2}})
+    ->ArgsProduct({{3, 4, 5}, {0, 1, 2, 3}})
     ->ArgNames({"stage", "variant"})
     ->Unit(benchmark::kMillisecond)
     ->MinTime(1.0);
@@ -127,7 +130,7 @@ void BM_Layer(benchmark::State& state) {
   }
   const auto layers = bench::PlanConvs(Plan2x());
   bench::LayerKernel layer(layers[state.range(0)], state.range(1) != 0, 3,
-                           state.range(1) == 2 ? FastIsa::kAvx2 : FastIsa::kPortable);
+                           VariantIsa(state.range(1)));
   for (auto _ : state) {
     layer.Run();
     benchmark::DoNotOptimize(layer.output());
@@ -141,7 +144,7 @@ void BM_Layer(benchmark::State& state) {
 void LayerArgs(benchmark::internal::Benchmark* b) {
   const int n = int(bench::PlanConvs(Plan2x()).size());
   for (int i = 0; i < n; ++i)
-    for (int variant : {0, 1, 2}) b->Args({i, variant});
+    for (int variant : {0, 1, 2, 3}) b->Args({i, variant});
 }
 BENCHMARK(BM_Layer)
     ->Apply(LayerArgs)

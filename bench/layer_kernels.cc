@@ -66,7 +66,8 @@ LayerKernel::LayerKernel(const PlanConv& layer, bool fast, uint64_t seed, FastIs
     in32_[i] = role_ == LayerRole::kPointwiseInt32 ? int32_t(rng.Below(2001)) - 1000
                                                    : int32_t(rng.Below(2 * range + 1)) - range;
   }
-  const bool avx2 = fast_ && isa_ == FastIsa::kAvx2;
+  const bool avx2 = fast_ && UsesAvx2Kernels(isa_);
+  const bool avx512 = fast_ && isa_ == FastIsa::kAvx512;
   out_.resize(c.out.elements());
   if (!fast_) {
     kernel_ = "Conv3dReference";
@@ -89,7 +90,8 @@ LayerKernel::LayerKernel(const PlanConv& layer, bool fast, uint64_t seed, FastIs
     if (avx2 && u8_) {
       // u8 input: the stem's pixels (v = 2x - 255) or v + m, the border as the runner has it.
       const bool stem = c.ci == 3 && role_ == LayerRole::kIntRows && !p_form_;
-      kernel_ = int16_mid_ ? "ConvRowTapsU8Avx2/int16" : "ConvRowTapsU8Avx2";
+      const std::string u8_kernel = avx512 ? "ConvRowTapsU8Avx512" : "ConvRowTapsU8Avx2";
+      kernel_ = int16_mid_ ? u8_kernel + "/int16" : u8_kernel;
       padded8_.assign(ps.elements() + kAvx2InputSlack, uint8_t(u8_offset_));
       for (int t = 0; t < c.in.t; ++t)
         for (int y = 0; y < c.in.h; ++y)
@@ -101,11 +103,12 @@ LayerKernel::LayerKernel(const PlanConv& layer, bool fast, uint64_t seed, FastIs
                           : p_form_ ? std::abs(v) % (pmax_ + 1)
                                     : v + u8_offset_);
             }
-      taps8_ = stem      ? PackTapsU8(c, w_.data(), 2, 255, 0)
-               : p_form_ ? PackTapsU8PForm(c, w_.data(), pmax_)
-                         : PackTapsU8(c, w_.data(), 1, u8_offset_, u8_offset_);
+      const int lanes = avx512 ? kAvx512Lanes : kAvx2Lanes;
+      taps8_ = stem      ? PackTapsU8(c, w_.data(), 2, 255, 0, lanes)
+               : p_form_ ? PackTapsU8PForm(c, w_.data(), pmax_, lanes)
+                         : PackTapsU8(c, w_.data(), 1, u8_offset_, u8_offset_, lanes);
       if (p_form_) {
-        kernel_ = "ConvRowTapsU8Avx2/p";
+        kernel_ = u8_kernel + "/p";
         pplane_.assign(PPlaneShape(c).elements() + kAvx2InputSlack, 0);
         for (int64_t i = 0; i < PPlaneShape(c).elements(); ++i)
           pplane_[i] = int16_t(i % (c.ci + 1));
@@ -160,19 +163,19 @@ void LayerKernel::Run() {
       Conv3dReference(c, in8_.data(), w_.data(), out_.data());
     else
       Conv3dReference(c, in32_.data(), w_.data(), out_.data());
-  } else if (role_ == LayerRole::kIntRows && isa_ == FastIsa::kAvx2 && u8_) {
+  } else if (role_ == LayerRole::kIntRows && UsesAvx2Kernels(isa_) && u8_) {
+    const auto row = isa_ == FastIsa::kAvx512 ? &ConvRowTapsU8Avx512 : &ConvRowTapsU8Avx2;
     for (int t = 0; t < c.out.t; ++t)
       for (int y = 0; y < c.out.h; ++y) {
         const int64_t off = (int64_t(t) * c.out.h + y) * c.out.w * c.co;
-        ConvRowTapsU8Avx2(c, taps8_, padded8_.data(), p_form_ ? pplane_.data() : nullptr, t, y,
-                          int16_mid_ ? nullptr : out_.data() + off,
-                          int16_mid_ ? out16_.data() + off : nullptr);
+        row(c, taps8_, padded8_.data(), p_form_ ? pplane_.data() : nullptr, t, y,
+            int16_mid_ ? nullptr : out_.data() + off, int16_mid_ ? out16_.data() + off : nullptr);
       }
-  } else if (role_ == LayerRole::kPointwiseBinary && isa_ == FastIsa::kAvx2) {
+  } else if (role_ == LayerRole::kPointwiseBinary && UsesAvx2Kernels(isa_)) {
     PointwiseBinaryAvx2(c.in.positions(), WordsFor(c.ci), bits_.data(), c.co, wpos_avx2_.data(),
                         u8_ ? nullptr : out16_.data(), u8_ ? out8_.data() : nullptr, u8_offset_,
                         c.co, p_form_, p_form_ ? pplane_.data() : nullptr, 1);
-  } else if (role_ == LayerRole::kIntRows && isa_ == FastIsa::kAvx2) {
+  } else if (role_ == LayerRole::kIntRows && UsesAvx2Kernels(isa_)) {
     for (int t = 0; t < c.out.t; ++t)
       for (int y = 0; y < c.out.h; ++y) {
         const int64_t off = (int64_t(t) * c.out.h + y) * c.out.w * c.co;
@@ -204,10 +207,10 @@ void LayerKernel::Run() {
 }
 
 const void* LayerKernel::output() const {
-  if (!out8_.empty() && isa_ == FastIsa::kAvx2) return out8_.data();
+  if (!out8_.empty() && UsesAvx2Kernels(isa_)) return out8_.data();
   const bool out16 =
       fast_ && (role_ == LayerRole::kPointwiseBinary ||
-                (role_ == LayerRole::kIntRows && isa_ == FastIsa::kAvx2 && int16_mid_));
+                (role_ == LayerRole::kIntRows && UsesAvx2Kernels(isa_) && int16_mid_));
   return out16 ? static_cast<const void*>(out16_.data()) : static_cast<const void*>(out_.data());
 }
 

@@ -12,6 +12,7 @@
 #include "billnet/topology.h"
 #include "kernels/fast/bitpack.h"
 #include "kernels/fast/fast_kernels_avx2.h"
+#include "kernels/fast/fast_kernels_avx512.h"
 #include "kernels/fast/isa.h"
 
 namespace billnet::bench {

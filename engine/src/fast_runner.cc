@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "kernels/fast/fast_kernels.h"
+#include "kernels/fast/fast_kernels_avx512.h"
 #include "kernels/reference.h"
 #include "prepared.h"
 
@@ -50,6 +51,13 @@ FastConv MakeFastConv(const ConvSpec& c, const std::vector<int8_t>& wi, ConvRole
         f.u8 = f.p_form = true;
         f.taps8 = PackTapsU8PForm(c, wi.data(), pmax);
       }
+      // avx512: the same form on 16 lanes (VNNI accumulates in int32, so its
+      // own limits are wider than the rules above; they choose for both).
+      if (f.u8 && FastIsaSupported(FastIsa::kAvx512))
+        f.taps8_avx512 = f.p_form
+                             ? PackTapsU8PForm(c, wi.data(), pmax, kAvx512Lanes)
+                             : PackTapsU8(c, wi.data(), f.taps8.scale, stem ? 255 : f.u8_offset,
+                                          stem ? 0 : f.u8_offset, kAvx512Lanes);
       break;
     }
     case ConvRole::kPointwiseBinary: {
@@ -72,6 +80,15 @@ FastConv MakeFastConv(const ConvSpec& c, const std::vector<int8_t>& wi, ConvRole
     }
   }
   return f;
+}
+
+// A u8 taps conv row in the variant's layout (avx2 or avx512).
+void ConvRowTapsU8(FastIsa isa, const ConvSpec& c, const FastConv& f, const uint8_t* padded,
+                   const int16_t* pplane, int t, int y, int32_t* out_row, int16_t* out16_row) {
+  if (isa == FastIsa::kAvx512)
+    ConvRowTapsU8Avx512(c, f.taps8_avx512, padded, pplane, t, y, out_row, out16_row);
+  else
+    ConvRowTapsU8Avx2(c, f.taps8, padded, pplane, t, y, out_row, out16_row);
 }
 
 }  // namespace
@@ -205,7 +222,7 @@ FastRunner::FastRunner(const Model& model, FastIsa isa)
     if (b.kind == BlockKind::kStem) {
       const ConvSpec& c = b.convs[0];
       stem_in_.assign(PaddedInputShape(c).elements() + kAvx2InputSlack, 0);
-      if (isa == FastIsa::kAvx2 && fc[0].u8)
+      if (UsesAvx2Kernels(isa) && fc[0].u8)
         stem_in8_.assign(PaddedInputShape(c).elements() + kAvx2InputSlack, 0);
       col = std::max<int64_t>(col, int64_t(c.groups) * fc[0].kpad);
       rows = std::max<int64_t>(rows, int64_t(c.out.w) * c.co);
@@ -217,14 +234,13 @@ FastRunner::FastRunner(const Model& model, FastIsa isa)
         const ConvSpec& pw2 = b.convs[i + 2];
         col = std::max<int64_t>(col, int64_t(gc.groups) * fc[i + 1].kpad);
         mid = std::max(mid, PaddedInputShape(gc).elements());
-        if (isa == FastIsa::kAvx2 && fc[i + 1].u8)
+        if (UsesAvx2Kernels(isa) && fc[i + 1].u8)
           mid8 = std::max(mid8, PaddedInputShape(gc).elements() + kAvx2InputSlack);
-        if (isa == FastIsa::kAvx2 && fc[i + 1].p_form)
+        if (UsesAvx2Kernels(isa) && fc[i + 1].p_form)
           pplane = std::max(pplane, PPlaneShape(gc).elements() + kAvx2InputSlack);
         grow = std::max<int64_t>(grow, int64_t(gc.out.w) * gc.co);
         rows = std::max<int64_t>(rows, int64_t(pw2.out.w) * pw2.co);
-        if (isa == FastIsa::kAvx2)
-          pw_tables = std::max(pw_tables, PointwiseSubsetScratch(pw2.ci));
+        if (UsesAvx2Kernels(isa)) pw_tables = std::max(pw_tables, PointwiseSubsetScratch(pw2.ci));
         bits = std::max(bits, bits_of(pw2.out));
       }
       pooled = std::max<int64_t>(pooled, int64_t(b.out.w) * b.out.c);
@@ -235,7 +251,7 @@ FastRunner::FastRunner(const Model& model, FastIsa isa)
   RowScratch rs;
   rs.col.assign(col, 0);
   rs.gconv_row.assign(grow, 0);
-  if (isa_ == FastIsa::kAvx2) rs.gconv_row16.assign(grow + kAvx2InputSlack, 0);
+  if (UsesAvx2Kernels(isa_)) rs.gconv_row16.assign(grow + kAvx2InputSlack, 0);
   rs.rows.assign(2 * rows, 0);
   rs.pw_tables.assign(pw_tables, 0);
   rs.pooled.assign(pooled, 0);
@@ -256,7 +272,8 @@ FastRunner::FastRunner(const Model& model, FastIsa isa)
 }
 
 size_t FastRunner::scratch_bytes() const {
-  size_t n = stem_in8_.size() + mid8_.size() + 2 * (stem_in_.size() + mid_.size() + pplane_.size()) +
+  size_t n = stem_in8_.size() + mid8_.size() +
+             2 * (stem_in_.size() + mid_.size() + pplane_.size()) +
              4 * (gap_.size() + h32_.size() + c32_.size() + z32_.size() + xf_.size() + zf_.size());
   for (const auto& b : bits_) n += 8 * b.size();
   for (const RowScratch& r : slots_)
@@ -305,7 +322,7 @@ void FastRunner::Unit(const Shape4& pre, const Shape4& post, bool pool, const Fa
       trace_row(tu->pre, pre, t, y, r0);
     }
     BitWord* ob = out + ((int64_t(t) * post.h + y) * post.w) * words;
-    if (isa_ == FastIsa::kAvx2)
+    if (UsesAvx2Kernels(isa_))
       ThresholdPackAvx2(post.w, co, src, norm.lo.data(), norm.hi.data(), ob);
     else
       ThresholdPackPortable(post.w, co, src, norm.lo.data(), norm.hi.data(), ob);
@@ -332,7 +349,7 @@ void FastRunner::Cf(const BlockSpec& b, int first, const std::vector<FastConv>& 
 
   // pw1 (bits -> int16 in [-ci, ci], or u8 v + ci for a u8 grouped conv)
   // straight into the padded gconv input.
-  const bool avx2 = isa_ == FastIsa::kAvx2, g8 = avx2 && fg.u8;
+  const bool avx2 = UsesAvx2Kernels(isa_), g8 = avx2 && fg.u8;
   const Shape4 ps = PaddedInputShape(gc);
   int16_t* mid = mid_.data();
   uint8_t* mid8 = mid8_.data();
@@ -403,8 +420,8 @@ void FastRunner::Cf(const BlockSpec& b, int first, const std::vector<FastConv>& 
     int32_t* g32 = rs.gconv_row.data();
     int16_t* g16row = rs.gconv_row16.data();
     if (g8)
-      ConvRowTapsU8Avx2(gc, fg.taps8, mid8, fg.p_form ? pplane : nullptr, t, y,
-                        g16 ? nullptr : g32, g16 ? g16row : nullptr);
+      ConvRowTapsU8(isa_, gc, fg, mid8, fg.p_form ? pplane : nullptr, t, y, g16 ? nullptr : g32,
+                    g16 ? g16row : nullptr);
     else if (g16)
       ConvRowTapsAvx2(gc, fg.taps, mid, t, y, nullptr, g16row);
     else if (avx2)
@@ -456,7 +473,7 @@ void FastRunner::Run(const uint8_t* rgb, std::vector<float>& h, std::vector<floa
     switch (b.kind) {
       case BlockKind::kStem: {
         const ConvSpec& sc = b.convs[0];
-        const bool s8 = isa_ == FastIsa::kAvx2 && fc[0].u8;
+        const bool s8 = UsesAvx2Kernels(isa_) && fc[0].u8;
         if (s8)
           StemInputU8Portable(sc, rgb, stem_in8_.data());
         else
@@ -472,8 +489,8 @@ void FastRunner::Run(const uint8_t* rgb, std::vector<float>& h, std::vector<floa
         }
         auto fill_row = [&](int t, int y, int32_t* row, RowScratch& rs) {
           if (s8)
-            ConvRowTapsU8Avx2(sc, fc[0].taps8, stem_in8_.data(), nullptr, t, y, row, nullptr);
-          else if (isa_ == FastIsa::kAvx2)
+            ConvRowTapsU8(isa_, sc, fc[0], stem_in8_.data(), nullptr, t, y, row, nullptr);
+          else if (UsesAvx2Kernels(isa_))
             ConvRowTapsAvx2(sc, fc[0].taps, stem_in_.data(), t, y, row, nullptr);
           else
             ConvRowInt16Portable(sc, stem_in_.data(), t, y, fc[0].rows.data(), fc[0].kpad,
@@ -497,7 +514,7 @@ void FastRunner::Run(const uint8_t* rgb, std::vector<float>& h, std::vector<floa
           int32_t* counts = slots_[slot].counts.data();
           BitWord* select = slots_[slot].select.data();
           const int64_t off = t * sa * words;
-          if (isa_ == FastIsa::kAvx2)
+          if (UsesAvx2Kernels(isa_))
             CountBitsAvx2(sa, s.c, cur + off, counts);
           else
             CountBitsPortable(sa, s.c, cur + off, counts);
@@ -518,7 +535,7 @@ void FastRunner::Run(const uint8_t* rgb, std::vector<float>& h, std::vector<floa
         const Shape4& s = b.in;
         const int words = WordsFor(s.c), sa = s.h * s.w;
         For(s.t, [&](int64_t t, int) {
-          if (isa_ == FastIsa::kAvx2)
+          if (UsesAvx2Kernels(isa_))
             CountBitsAvx2(sa, s.c, cur + t * sa * words, gap_.data() + t * s.c);
           else
             CountBitsPortable(sa, s.c, cur + t * sa * words, gap_.data() + t * s.c);

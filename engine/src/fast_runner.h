@@ -35,6 +35,9 @@ struct FastConv {
   // p_form: a grouped conv with ci >= 128 reading p = popcount(a & w+) as u8
   // and the P plane (TapsU8's p form).
   TapsU8 taps8;
+  // The same layer's u8 form in the 16-lane layout of ConvRowTapsU8Avx512
+  // (only where the CPU has the avx512 variant; same form as taps8).
+  TapsU8 taps8_avx512;
   bool u8 = false, p_form = false;
   int u8_offset = 0;
   // First pointwise of a CF (binary input): bit set where w = +1, [co][words].
@@ -118,8 +121,8 @@ class FastRunner {
   const Model& model_;
   const FastWeights& fw_;
   FastIsa isa_;
-  ThreadPool* pool_ = nullptr;            // of the Run in progress
-  std::vector<RowScratch> slots_;         // per thread of a Run (ThreadPool slots)
+  ThreadPool* pool_ = nullptr;     // of the Run in progress
+  std::vector<RowScratch> slots_;  // per thread of a Run (ThreadPool slots)
   // Padded int16 inputs hold kAvx2InputSlack zeros past their end.
   std::vector<int16_t> stem_in_;          // padded stem input (border stays 0)
   std::vector<uint8_t> stem_in8_;         // the same as u8 pixels (AVX2 u8 stem)

@@ -36,7 +36,15 @@ KernelChoice KernelChoiceFromEnvironment() {
 
 const char* KernelVariant() {
   if (KernelChoiceFromEnvironment() == KernelChoice::kReference) return "reference";
-  return FastIsaFromEnvironment() == FastIsa::kAvx2 ? "fast/avx2" : "fast/portable";
+  switch (FastIsaFromEnvironment()) {
+    case FastIsa::kAvx512:
+      return "fast/avx512";
+    case FastIsa::kAvx2:
+      return "fast/avx2";
+    case FastIsa::kPortable:
+      break;
+  }
+  return "fast/portable";
 }
 
 namespace {
@@ -53,8 +61,10 @@ class Tracer {
     t.shape = {s.t, s.h, s.w, s.c};
     const int64_t n = s.elements();
     t.is_integer = std::is_integral_v<T>;
-    if (t.is_integer) t.ints.assign(data, data + n);
-    else t.floats.assign(data, data + n);
+    if (t.is_integer)
+      t.ints.assign(data, data + n);
+    else
+      t.floats.assign(data, data + n);
     out_->push_back(std::move(t));
   }
 
@@ -73,8 +83,10 @@ struct ConvPart {
   Tracer& tr;
 
   static const auto& Weights(const PreparedConv& pc) {
-    if constexpr (kInt) return pc.wi;
-    else return pc.wf;
+    if constexpr (kInt)
+      return pc.wi;
+    else
+      return pc.wf;
   }
 
   template <typename In>
@@ -108,8 +120,8 @@ struct ConvPart {
       else
         HeavisideReference(n.at.elements(), x.data(), out.data());
     } else {
-      NormReluReference(n.at.positions(), n.channels, x.data(), p.scale.data(),
-                        p.offset.data(), out.data());
+      NormReluReference(n.at.positions(), n.channels, x.data(), p.scale.data(), p.offset.data(),
+                        out.data());
     }
     tr.Add(n.name, n.at, out.data());
     return out;
@@ -155,8 +167,10 @@ struct ConvPart {
         }
         case BlockKind::kGap: {
           std::vector<Val> g(int64_t(b.in.t) * b.in.c);
-          if constexpr (kInt) GapBitsReference(b.in, x.data(), g.data());
-          else GapFloatReference(b.in, x.data(), g.data());
+          if constexpr (kInt)
+            GapBitsReference(b.in, x.data(), g.data());
+          else
+            GapFloatReference(b.in, x.data(), g.data());
           tr.Add("gap", b.out, g.data());
           return g;
         }
@@ -194,9 +208,9 @@ Status Session::Run(const uint8_t* rgb, size_t size, Response* out,
                     std::vector<TracedTensor>* trace, ThreadPool* pool) {
   const Model& m = *model_;
   if (rgb == nullptr || size != m.window_bytes())
-    return InvalidArgument("window of " + std::to_string(size) + " bytes; model '" +
-                           m.info().name + "' takes " + std::to_string(m.window_bytes()) +
-                           " (" + std::to_string(m.info().topology.frames) + " frames of " +
+    return InvalidArgument("window of " + std::to_string(size) + " bytes; model '" + m.info().name +
+                           "' takes " + std::to_string(m.window_bytes()) + " (" +
+                           std::to_string(m.info().topology.frames) + " frames of " +
                            std::to_string(m.info().topology.height) + "x" +
                            std::to_string(m.info().topology.width) + " RGB)");
   if (fast_) {
@@ -350,15 +364,16 @@ Status RunBatch(Session* const* sessions, const uint8_t* const* windows, size_t 
     return false;
   };
   for (size_t i = 0; i < count; ++i) {
-    if (!sessions[i]) return InvalidArgument("batch entry " + std::to_string(i) + " has no session");
+    if (!sessions[i])
+      return InvalidArgument("batch entry " + std::to_string(i) + " has no session");
     if (repeated(i))
       return InvalidArgument("batch entry " + std::to_string(i) +
                              " repeats a session (one window per session per batch)");
     if (!windows[i]) return InvalidArgument("batch entry " + std::to_string(i) + " has no window");
   }
   auto run = [&](size_t i) {
-    return sessions[i]->Run(windows[i], sessions[i]->model().window_bytes(), &responses[i],
-                            nullptr, pool);
+    return sessions[i]->Run(windows[i], sessions[i]->model().window_bytes(), &responses[i], nullptr,
+                            pool);
   };
   if (pool == nullptr || pool->helpers() == 0 || count < 2) {
     for (size_t i = 0; i < count; ++i) {

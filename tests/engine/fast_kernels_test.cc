@@ -22,6 +22,7 @@
 #include "fast_runner.h"
 #include "kernels/fast/bitpack.h"
 #include "kernels/fast/fast_kernels_avx2.h"
+#include "kernels/fast/fast_kernels_avx512.h"
 #include "kernels/fast/isa.h"
 #include "kernels/reference.h"
 #include "rng.h"
@@ -443,17 +444,24 @@ TEST(FastKernels, IsaEnvironmentForcesAVariant) {
     EXPECT_EQ(FastIsaFromEnvironment(), FastIsa::kPortable);
     EXPECT_STREQ(KernelVariant(), "fast/portable");  // the metric label follows
   }
-  {
-    Env e("avx2");
-    EXPECT_EQ(FastIsaFromEnvironment(), BestFastIsa());  // avx2 where supported
-    EXPECT_STREQ(KernelVariant(), FastIsaSupported(FastIsa::kAvx2) ? "fast/avx2" : "fast/portable");
+  for (FastIsa forced : {FastIsa::kAvx2, FastIsa::kAvx512}) {
+    Env e(FastIsaName(forced));
+    // The forced variant where supported, else the best one.
+    const FastIsa want = FastIsaSupported(forced) ? forced : BestFastIsa();
+    EXPECT_EQ(FastIsaFromEnvironment(), want) << FastIsaName(forced);
+    EXPECT_EQ(std::string(KernelVariant()), std::string("fast/") + FastIsaName(want));
   }
   {
     Env e("bogus");
     EXPECT_EQ(FastIsaFromEnvironment(), BestFastIsa());
   }
-  for (FastIsa isa : isas)
-    EXPECT_STREQ(FastIsaName(isa), isa == FastIsa::kAvx2 ? "avx2" : "portable");
+  EXPECT_STREQ(FastIsaName(FastIsa::kPortable), "portable");
+  EXPECT_STREQ(FastIsaName(FastIsa::kAvx2), "avx2");
+  EXPECT_STREQ(FastIsaName(FastIsa::kAvx512), "avx512");
+  // avx512 implies avx2 (its variant runs the AVX2 kernels for the rest).
+  if (FastIsaSupported(FastIsa::kAvx512)) {
+    EXPECT_TRUE(FastIsaSupported(FastIsa::kAvx2));
+  }
 }
 
 // ------------------------------------------------------------ pooling, norms
@@ -626,10 +634,30 @@ TEST(FastKernels, FloatLstmStepIsTheReferenceBitForBit) {
 
 // ------------------------------------------------------------ whole models
 
-// Runs ConvRowTapsU8Avx2 over every output row of a u8 input `u` (the
-// layer's values are v = scale * u - shift inside, 0 in the padding, where u
-// holds border_u); out16: int16 outputs, widened.
-std::vector<int32_t> U8Conv(const ConvSpec& c, const std::vector<uint8_t>& u,
+// The u8 taps kernels this host can run: AVX2 and AVX-512 where the CPU has
+// them, and the AVX-512 kernel compiled on SIMDe everywhere (when built).
+using U8RowFn = void (*)(const ConvSpec&, const TapsU8&, const uint8_t*, const int16_t*, int, int,
+                         int32_t*, int16_t*);
+struct U8Kernel {
+  std::string name;
+  int lanes;
+  U8RowFn row;
+};
+std::vector<U8Kernel> U8Kernels() {
+  std::vector<U8Kernel> k;
+  if (FastIsaSupported(FastIsa::kAvx2)) k.push_back({"avx2", kAvx2Lanes, &ConvRowTapsU8Avx2});
+  if (FastIsaSupported(FastIsa::kAvx512))
+    k.push_back({"avx512", kAvx512Lanes, &ConvRowTapsU8Avx512});
+#if defined(BILLNET_HAVE_AVX512_EMULATED)
+  k.push_back({"avx512 on SIMDe", kAvx512Lanes, &avx512_emulated::ConvRowTapsU8Avx512});
+#endif
+  return k;
+}
+
+// Runs kernel k over every output row of a u8 input `u` (the layer's values
+// are v = scale * u - shift inside, 0 in the padding, where u holds
+// border_u); out16: int16 outputs, widened.
+std::vector<int32_t> U8Conv(const U8Kernel& k, const ConvSpec& c, const std::vector<uint8_t>& u,
                             const std::vector<int8_t>& w, int scale, int shift, int border_u,
                             bool out16) {
   const Shape4 ps = PaddedInputShape(c);
@@ -639,167 +667,192 @@ std::vector<int32_t> U8Conv(const ConvSpec& c, const std::vector<uint8_t>& u,
   for (int t = 0; t < c.in.t; ++t)
     for (int y = 0; y < c.in.h; ++y)
       for (int x = 0; x < c.in.w; ++x)
-        for (int k = 0; k < c.ci; ++k)
-          padded[((int64_t(t + c.pt) * ps.h + y + c.ph) * ps.w + x + c.pw) * c.ci + k] =
-              u[((int64_t(t) * c.in.h + y) * c.in.w + x) * c.ci + k];
-  const TapsU8 tb = PackTapsU8(c, w.data(), scale, shift, border_u);
+        for (int ch = 0; ch < c.ci; ++ch)
+          padded[((int64_t(t + c.pt) * ps.h + y + c.ph) * ps.w + x + c.pw) * c.ci + ch] =
+              u[((int64_t(t) * c.in.h + y) * c.in.w + x) * c.ci + ch];
+  const TapsU8 tb = PackTapsU8(c, w.data(), scale, shift, border_u, k.lanes);
   std::vector<int32_t> out(c.out.elements(), -12345);
   std::vector<int16_t> out16_row(int64_t(c.out.w) * c.co, -1234);
   for (int t = 0; t < c.out.t; ++t)
     for (int y = 0; y < c.out.h; ++y) {
       int32_t* row = out.data() + (int64_t(t) * c.out.h + y) * c.out.w * c.co;
-      ConvRowTapsU8Avx2(c, tb, padded.data(), nullptr, t, y, out16 ? nullptr : row,
-                        out16 ? out16_row.data() : nullptr);
+      k.row(c, tb, padded.data(), nullptr, t, y, out16 ? nullptr : row,
+            out16 ? out16_row.data() : nullptr);
       if (out16) std::copy(out16_row.begin(), out16_row.end(), row);
     }
   return out;
 }
 
-TEST(FastKernelsAvx2, U8StemConvMatchesReference) {
+TEST(FastKernelsU8Taps, StemConvMatchesReference) {
   // The stem as u8 pixels x s8 weights, v = 2x - 255, the zero padding
   // corrected per border class: odd and even sizes, every border class,
-  // all-0, all-255 and random pixels, constant and random weights.
-  if (!FastIsaSupported(FastIsa::kAvx2)) GTEST_SKIP() << "no AVX2 here";
-  Rng rng(909);
-  for (int trial = 0; trial < 24; ++trial) {
-    const Shape4 in{int(1 + rng.Below(6)), int(1 + rng.Below(14)), int(1 + rng.Below(22)), 3};
-    const ConvSpec c = Spec(in, 1 + int(rng.Below(40)), 1, {3, 5, 5}, {2, 2, 2}, {1, 2, 2});
-    if (c.in.t + 2 * c.pt < c.kt || c.in.h + 2 * c.ph < c.kh || c.in.w + 2 * c.pw < c.kw) continue;
-    SCOPED_TRACE("seed 909 trial " + std::to_string(trial) + " " + Describe(c));
-    ASSERT_TRUE(TapsU8Fits(c, 255));
-    std::vector<uint8_t> rgb(in.elements());
-    for (auto& b : rgb) b = trial % 4 == 0 ? 255 : trial % 4 == 1 ? 0 : uint8_t(rng.Below(256));
-    std::vector<int32_t> v(rgb.size());
-    for (size_t i = 0; i < rgb.size(); ++i) v[i] = 2 * int32_t(rgb[i]) - 255;
-    const auto w = trial % 4 < 2 ? std::vector<int8_t>(c.weight_count(), trial % 8 < 4 ? -1 : 1)
-                                 : RandomSigns(rng, c.weight_count());
-    std::vector<int32_t> want(c.out.elements());
-    Conv3dReference(c, v.data(), w.data(), want.data());
-    EXPECT_EQ(U8Conv(c, rgb, w, 2, 255, 0, false), want);
-    // The u8 stem input: the pixels in the interior, the border untouched.
-    std::vector<uint8_t> padded(PaddedInputShape(c).elements(), 0);
-    StemInputU8Portable(c, rgb.data(), padded.data());
-    const PaddedErrors e = CheckPaddedStemInput(c, padded, rgb);
-    EXPECT_EQ(e.nonzero_border, 0);
-    EXPECT_EQ(e.mismatches, 0);
-  }
-}
-
-TEST(FastKernelsAvx2, U8GroupedConvMatchesReference) {
-  // Grouped convs on u = v + m, v in [-m, m], 2m <= 255 (a CF whose first
-  // pointwise has ci = m <= 127), the padding holding u = m: groups 1..8
-  // (merged into super-groups below 8 outputs), odd channel counts, the CF's
-  // stride 1 / pad 1 and other strides and paddings, the extremes +-m.
-  if (!FastIsaSupported(FastIsa::kAvx2)) GTEST_SKIP() << "no AVX2 here";
-  Rng rng(1010);
-  int run = 0;
-  for (int trial = 0; trial < 120; ++trial) {
-    const int groups = 1 + int(rng.Below(8));
-    const int cig = 1 + int(rng.Below(trial < 80 ? 9 : 20));
-    const int cog = 1 + int(rng.Below(trial % 2 ? 12 : 40));
-    const Shape4 in{int(1 + rng.Below(4)), int(1 + rng.Below(7)), int(1 + rng.Below(19)),
-                    groups * cig};
-    const bool cf = trial % 3 != 2;
-    const std::array<int, 3> s =
-        cf ? std::array<int, 3>{1, 1, 1}
-           : std::array<int, 3>{int(1 + rng.Below(2)), int(1 + rng.Below(2)),
-                                int(1 + rng.Below(2))};
-    const std::array<int, 3> p =
-        cf ? std::array<int, 3>{1, 1, 1}
-           : std::array<int, 3>{int(rng.Below(2)), int(rng.Below(3)), int(rng.Below(2))};
-    const ConvSpec c = Spec(in, groups * cog, groups, {3, 3, 3}, s, p);
-    if (c.in.t + 2 * c.pt < c.kt || c.in.h + 2 * c.ph < c.kh || c.in.w + 2 * c.pw < c.kw) continue;
-    const int32_t m = trial % 4 == 0 ? 127 : trial % 4 == 1 ? 64 : int32_t(1 + rng.Below(127));
-    if (!TapsU8Fits(c, 2 * m)) continue;  // the runner keeps int16 there
-    ++run;
-    SCOPED_TRACE("seed 1010 trial " + std::to_string(trial) + " " + Describe(c) + " range " +
-                 std::to_string(m));
-    std::vector<int32_t> v(c.in.elements());
-    for (auto& x : v) x = trial % 5 == 0 ? m : trial % 5 == 1 ? -m : Extremish(rng, m);
-    std::vector<uint8_t> u(v.size());
-    for (size_t i = 0; i < v.size(); ++i) u[i] = uint8_t(v[i] + m);
-    const auto w = trial % 5 < 2 ? std::vector<int8_t>(c.weight_count(), trial % 2 ? -1 : 1)
-                                 : RandomSigns(rng, c.weight_count());
-    std::vector<int32_t> want(c.out.elements());
-    Conv3dReference(c, v.data(), w.data(), want.data());
-    EXPECT_EQ(U8Conv(c, u, w, 1, m, m, false), want);
-    if (c.fan_in() * m <= INT16_MAX) {
-      EXPECT_EQ(U8Conv(c, u, w, 1, m, m, true), want) << "int16 out";
+  // all-0, all-255 and random pixels, constant and random weights; each u8
+  // kernel (AVX2, AVX-512 VNNI natively and on SIMDe).
+  const auto kernels = U8Kernels();
+  if (kernels.empty()) GTEST_SKIP() << "no u8 taps kernel here";
+  for (const U8Kernel& k : kernels) {
+    SCOPED_TRACE(k.name);
+    Rng rng(909);
+    for (int trial = 0; trial < 24; ++trial) {
+      const Shape4 in{int(1 + rng.Below(6)), int(1 + rng.Below(14)), int(1 + rng.Below(22)), 3};
+      const ConvSpec c = Spec(in, 1 + int(rng.Below(40)), 1, {3, 5, 5}, {2, 2, 2}, {1, 2, 2});
+      if (c.in.t + 2 * c.pt < c.kt || c.in.h + 2 * c.ph < c.kh || c.in.w + 2 * c.pw < c.kw)
+        continue;
+      SCOPED_TRACE("seed 909 trial " + std::to_string(trial) + " " + Describe(c));
+      ASSERT_TRUE(TapsU8Fits(c, 255));
+      std::vector<uint8_t> rgb(in.elements());
+      for (auto& b : rgb) b = trial % 4 == 0 ? 255 : trial % 4 == 1 ? 0 : uint8_t(rng.Below(256));
+      std::vector<int32_t> v(rgb.size());
+      for (size_t i = 0; i < rgb.size(); ++i) v[i] = 2 * int32_t(rgb[i]) - 255;
+      const auto w = trial % 4 < 2 ? std::vector<int8_t>(c.weight_count(), trial % 8 < 4 ? -1 : 1)
+                                   : RandomSigns(rng, c.weight_count());
+      std::vector<int32_t> want(c.out.elements());
+      Conv3dReference(c, v.data(), w.data(), want.data());
+      EXPECT_EQ(U8Conv(k, c, rgb, w, 2, 255, 0, false), want);
+      // The u8 stem input: the pixels in the interior, the border untouched.
+      std::vector<uint8_t> padded(PaddedInputShape(c).elements(), 0);
+      StemInputU8Portable(c, rgb.data(), padded.data());
+      const PaddedErrors e = CheckPaddedStemInput(c, padded, rgb);
+      EXPECT_EQ(e.nonzero_border, 0);
+      EXPECT_EQ(e.mismatches, 0);
     }
   }
-  EXPECT_GT(run, 60);
 }
 
-TEST(FastKernelsAvx2, U8PFormGroupedConvMatchesReference) {
+TEST(FastKernelsU8Taps, GroupedConvMatchesReference) {
+  // Grouped convs on u = v + m, v in [-m, m], 2m <= 255 (a CF whose first
+  // pointwise has ci = m <= 127), the padding holding u = m: groups 1..8
+  // (merged into super-groups below 8 or 16 outputs), odd channel counts, the
+  // CF's stride 1 / pad 1 and other strides and paddings, the extremes +-m.
+  const auto kernels = U8Kernels();
+  if (kernels.empty()) GTEST_SKIP() << "no u8 taps kernel here";
+  for (const U8Kernel& k : kernels) {
+    SCOPED_TRACE(k.name);
+    Rng rng(1010);
+    int run = 0;
+    for (int trial = 0; trial < 120; ++trial) {
+      const int groups = 1 + int(rng.Below(8));
+      const int cig = 1 + int(rng.Below(trial < 80 ? 9 : 20));
+      const int cog = 1 + int(rng.Below(trial % 2 ? 12 : 40));
+      const Shape4 in{int(1 + rng.Below(4)), int(1 + rng.Below(7)), int(1 + rng.Below(19)),
+                      groups * cig};
+      const bool cf = trial % 3 != 2;
+      const std::array<int, 3> s =
+          cf ? std::array<int, 3>{1, 1, 1}
+             : std::array<int, 3>{int(1 + rng.Below(2)), int(1 + rng.Below(2)),
+                                  int(1 + rng.Below(2))};
+      const std::array<int, 3> p =
+          cf ? std::array<int, 3>{1, 1, 1}
+             : std::array<int, 3>{int(rng.Below(2)), int(rng.Below(3)), int(rng.Below(2))};
+      const ConvSpec c = Spec(in, groups * cog, groups, {3, 3, 3}, s, p);
+      if (c.in.t + 2 * c.pt < c.kt || c.in.h + 2 * c.ph < c.kh || c.in.w + 2 * c.pw < c.kw)
+        continue;
+      const int32_t m = trial % 4 == 0 ? 127 : trial % 4 == 1 ? 64 : int32_t(1 + rng.Below(127));
+      // AVX2's int16 lanes bound the shapes (the runner keeps int16 there);
+      // VNNI's int32 lanes do not.
+      if (k.lanes == kAvx2Lanes && !TapsU8Fits(c, 2 * m)) continue;
+      ++run;
+      SCOPED_TRACE("seed 1010 trial " + std::to_string(trial) + " " + Describe(c) + " range " +
+                   std::to_string(m));
+      std::vector<int32_t> v(c.in.elements());
+      for (auto& x : v) x = trial % 5 == 0 ? m : trial % 5 == 1 ? -m : Extremish(rng, m);
+      std::vector<uint8_t> u(v.size());
+      for (size_t i = 0; i < v.size(); ++i) u[i] = uint8_t(v[i] + m);
+      const auto w = trial % 5 < 2 ? std::vector<int8_t>(c.weight_count(), trial % 2 ? -1 : 1)
+                                   : RandomSigns(rng, c.weight_count());
+      std::vector<int32_t> want(c.out.elements());
+      Conv3dReference(c, v.data(), w.data(), want.data());
+      EXPECT_EQ(U8Conv(k, c, u, w, 1, m, m, false), want);
+      if (c.fan_in() * m <= INT16_MAX) {
+        EXPECT_EQ(U8Conv(k, c, u, w, 1, m, m, true), want) << "int16 out";
+      }
+    }
+    EXPECT_GT(run, 60);
+  }
+}
+
+TEST(FastKernelsU8Taps, PFormGroupedConvMatchesReference) {
   // The p form: v = 2p - P with p in [0, pmax] (u8, pmax up to 255) and P a
   // per-position value (any int16 here: the identity does not need P to be
   // a popcount), 0 in the padding. Groups and per-group channel counts up to
-  // the 10-bit layers of BILLNET 2x (4 groups of 32), so the int16 lanes are
-  // widened every flush_runs runs; other strides and paddings; the extremes.
-  if (!FastIsaSupported(FastIsa::kAvx2)) GTEST_SKIP() << "no AVX2 here";
-  Rng rng(1414);
-  int run = 0, flushed = 0;
-  for (int trial = 0; trial < 90; ++trial) {
-    const int groups = 1 + int(rng.Below(5));
-    const int cig = 1 + int(rng.Below(trial < 40 ? 12 : 40));
-    const int cog = 1 + int(rng.Below(trial % 2 ? 12 : 40));
-    const Shape4 in{int(1 + rng.Below(4)), int(1 + rng.Below(6)), int(1 + rng.Below(13)),
-                    groups * cig};
-    const bool cf = trial % 3 != 2;
-    const std::array<int, 3> s =
-        cf ? std::array<int, 3>{1, 1, 1}
-           : std::array<int, 3>{int(1 + rng.Below(2)), int(1 + rng.Below(2)),
-                                int(1 + rng.Below(2))};
-    const std::array<int, 3> p =
-        cf ? std::array<int, 3>{1, 1, 1}
-           : std::array<int, 3>{int(rng.Below(2)), int(rng.Below(3)), int(rng.Below(2))};
-    const ConvSpec c = Spec(in, groups * cog, groups, {3, 3, 3}, s, p);
-    if (c.in.t + 2 * c.pt < c.kt || c.in.h + 2 * c.ph < c.kh || c.in.w + 2 * c.pw < c.kw) continue;
-    const int pmax = trial % 4 == 0 ? 255 : trial % 4 == 1 ? 128 : int(1 + rng.Below(255));
-    const int flush = TapsU8PFormFlushRuns(c, pmax);
-    if (flush == 0) continue;
-    ++run;
-    SCOPED_TRACE("seed 1414 trial " + std::to_string(trial) + " " + Describe(c) + " pmax " +
-                 std::to_string(pmax) + " flush " + std::to_string(flush));
-    std::vector<uint8_t> pv(c.in.elements());
-    std::vector<int16_t> P(c.in.positions());
-    for (auto& x : pv)
-      x = uint8_t(trial % 5 == 0 ? pmax : trial % 5 == 1 ? 0 : Extremish(rng, pmax / 2) + pmax / 2);
-    for (auto& x : P) x = int16_t(trial % 5 == 0 ? 0 : trial % 5 == 1 ? 512 : int(rng.Below(513)));
-    std::vector<int32_t> v(c.in.elements());
-    for (int64_t i = 0; i < c.in.elements(); ++i) v[i] = 2 * int32_t(pv[i]) - P[i / c.ci];
-    const auto w = trial % 5 < 2 ? std::vector<int8_t>(c.weight_count(), trial % 2 ? -1 : 1)
-                                 : RandomSigns(rng, c.weight_count());
-    std::vector<int32_t> want(c.out.elements());
-    Conv3dReference(c, v.data(), w.data(), want.data());
-    // Padded p (u8) and P (int16) with 0 borders, garbage in the slack.
-    const Shape4 ps = PaddedInputShape(c), pp = PPlaneShape(c);
-    std::vector<uint8_t> padded(ps.elements() + kAvx2InputSlack, 0);
-    std::vector<int16_t> pplane(pp.elements() + kAvx2InputSlack, 0);
-    for (int i = 0; i < kAvx2InputSlack; ++i) {
-      padded[ps.elements() + i] = uint8_t(0xa5 + i);
-      pplane[pp.elements() + i] = int16_t(0x3abc);
+  // the 10-bit layers of BILLNET 2x (4 groups of 32), so AVX2's int16 lanes
+  // are widened every flush_runs runs; other strides and paddings; the
+  // extremes. Each u8 kernel.
+  const auto kernels = U8Kernels();
+  if (kernels.empty()) GTEST_SKIP() << "no u8 taps kernel here";
+  for (const U8Kernel& k : kernels) {
+    SCOPED_TRACE(k.name);
+    const bool avx2 = k.lanes == kAvx2Lanes;
+    Rng rng(1414);
+    int run = 0, flushed = 0;
+    for (int trial = 0; trial < 90; ++trial) {
+      const int groups = 1 + int(rng.Below(5));
+      const int cig = 1 + int(rng.Below(trial < 40 ? 12 : 40));
+      const int cog = 1 + int(rng.Below(trial % 2 ? 12 : 40));
+      const Shape4 in{int(1 + rng.Below(4)), int(1 + rng.Below(6)), int(1 + rng.Below(13)),
+                      groups * cig};
+      const bool cf = trial % 3 != 2;
+      const std::array<int, 3> s =
+          cf ? std::array<int, 3>{1, 1, 1}
+             : std::array<int, 3>{int(1 + rng.Below(2)), int(1 + rng.Below(2)),
+                                  int(1 + rng.Below(2))};
+      const std::array<int, 3> p =
+          cf ? std::array<int, 3>{1, 1, 1}
+             : std::array<int, 3>{int(rng.Below(2)), int(rng.Below(3)), int(rng.Below(2))};
+      const ConvSpec c = Spec(in, groups * cog, groups, {3, 3, 3}, s, p);
+      if (c.in.t + 2 * c.pt < c.kt || c.in.h + 2 * c.ph < c.kh || c.in.w + 2 * c.pw < c.kw)
+        continue;
+      const int pmax = trial % 4 == 0 ? 255 : trial % 4 == 1 ? 128 : int(1 + rng.Below(255));
+      const int flush = TapsU8PFormFlushRuns(c, pmax);
+      if (avx2 && flush == 0) continue;
+      ++run;
+      SCOPED_TRACE("seed 1414 trial " + std::to_string(trial) + " " + Describe(c) + " pmax " +
+                   std::to_string(pmax) + " flush " + std::to_string(flush));
+      std::vector<uint8_t> pv(c.in.elements());
+      std::vector<int16_t> P(c.in.positions());
+      for (auto& x : pv)
+        x = uint8_t(trial % 5 == 0   ? pmax
+                    : trial % 5 == 1 ? 0
+                                     : Extremish(rng, pmax / 2) + pmax / 2);
+      for (auto& x : P)
+        x = int16_t(trial % 5 == 0 ? 0 : trial % 5 == 1 ? 512 : int(rng.Below(513)));
+      std::vector<int32_t> v(c.in.elements());
+      for (int64_t i = 0; i < c.in.elements(); ++i) v[i] = 2 * int32_t(pv[i]) - P[i / c.ci];
+      const auto w = trial % 5 < 2 ? std::vector<int8_t>(c.weight_count(), trial % 2 ? -1 : 1)
+                                   : RandomSigns(rng, c.weight_count());
+      std::vector<int32_t> want(c.out.elements());
+      Conv3dReference(c, v.data(), w.data(), want.data());
+      // Padded p (u8) and P (int16) with 0 borders, garbage in the slack.
+      const Shape4 ps = PaddedInputShape(c), pp = PPlaneShape(c);
+      std::vector<uint8_t> padded(ps.elements() + kAvx2InputSlack, 0);
+      std::vector<int16_t> pplane(pp.elements() + kAvx2InputSlack, 0);
+      for (int i = 0; i < kAvx2InputSlack; ++i) {
+        padded[ps.elements() + i] = uint8_t(0xa5 + i);
+        pplane[pp.elements() + i] = int16_t(0x3abc);
+      }
+      for (int t = 0; t < c.in.t; ++t)
+        for (int y = 0; y < c.in.h; ++y)
+          for (int x = 0; x < c.in.w; ++x) {
+            const int64_t src = (int64_t(t) * c.in.h + y) * c.in.w + x;
+            const int64_t dst = (int64_t(t + c.pt) * ps.h + y + c.ph) * ps.w + x + c.pw;
+            pplane[dst] = P[src];
+            for (int k = 0; k < c.ci; ++k) padded[dst * c.ci + k] = pv[src * c.ci + k];
+          }
+      const TapsU8 tw = PackTapsU8PForm(c, w.data(), pmax, k.lanes);
+      ASSERT_EQ(tw.flush_runs, avx2 ? flush : tw.runs);  // VNNI: one int32 round
+      flushed += flush < tw.runs;
+      std::vector<int32_t> got(c.out.elements(), -12345);
+      for (int t = 0; t < c.out.t; ++t)
+        for (int y = 0; y < c.out.h; ++y)
+          k.row(c, tw, padded.data(), pplane.data(), t, y,
+                got.data() + (int64_t(t) * c.out.h + y) * c.out.w * c.co, nullptr);
+      EXPECT_EQ(got, want);
     }
-    for (int t = 0; t < c.in.t; ++t)
-      for (int y = 0; y < c.in.h; ++y)
-        for (int x = 0; x < c.in.w; ++x) {
-          const int64_t src = (int64_t(t) * c.in.h + y) * c.in.w + x;
-          const int64_t dst = (int64_t(t + c.pt) * ps.h + y + c.ph) * ps.w + x + c.pw;
-          pplane[dst] = P[src];
-          for (int k = 0; k < c.ci; ++k) padded[dst * c.ci + k] = pv[src * c.ci + k];
-        }
-    const TapsU8 tw = PackTapsU8PForm(c, w.data(), pmax);
-    ASSERT_EQ(tw.flush_runs, flush);
-    flushed += flush < tw.runs;
-    std::vector<int32_t> got(c.out.elements(), -12345);
-    for (int t = 0; t < c.out.t; ++t)
-      for (int y = 0; y < c.out.h; ++y)
-        ConvRowTapsU8Avx2(c, tw, padded.data(), pplane.data(), t, y,
-                          got.data() + (int64_t(t) * c.out.h + y) * c.out.w * c.co, nullptr);
-    EXPECT_EQ(got, want);
+    EXPECT_GT(run, 50);
+    if (avx2) {
+      EXPECT_GT(flushed, 5);
+    }
   }
-  EXPECT_GT(run, 50);
-  EXPECT_GT(flushed, 5);
 }
 
 TEST(FastKernelsAvx2, PointwiseBinaryPFormWritesCountsAndPopcounts) {

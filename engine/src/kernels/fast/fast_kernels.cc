@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cassert>
 #include <climits>
 #include <cmath>
 #include <cstring>
@@ -185,14 +186,14 @@ std::vector<int32_t> TapRunOffsets(const ConvSpec& c, bool row_runs) {
 // the super-group stay 0.
 template <typename T>
 void PackTapWeights(const ConvSpec& c, const int8_t* w, int supergroups, int sg_out, int span,
-                    int blocks, int runs, int run_len, int per, std::vector<T>* out) {
+                    int blocks, int runs, int run_len, int per, int lanes, std::vector<T>* out) {
   const int cig = c.ci / c.groups, cog = c.co / c.groups;
   const bool row_runs = span == c.ci;
   const int slots = (run_len + per - 1) / per;
-  out->assign(int64_t(supergroups) * blocks * runs * slots * per * kAvx2Lanes, 0);
+  out->assign(int64_t(supergroups) * blocks * runs * slots * per * lanes, 0);
   for (int sg = 0; sg < supergroups; ++sg)
     for (int ol = 0; ol < sg_out; ++ol) {
-      const int oc = sg * sg_out + ol, go = oc / cog, b = ol / kAvx2Lanes, lane = ol % kAvx2Lanes;
+      const int oc = sg * sg_out + ol, go = oc / cog, b = ol / lanes, lane = ol % lanes;
       for (int r = 0; r < runs; ++r)
         for (int e = 0; e < run_len; ++e) {
           int kt, ky, kx, ch;
@@ -205,8 +206,7 @@ void PackTapWeights(const ConvSpec& c, const int8_t* w, int supergroups, int sg_
           const int8_t v =
               w[(((int64_t(oc) * c.kt + kt) * c.kh + ky) * c.kw + kx) * cig + ch - go * cig];
           const int64_t at =
-              ((((int64_t(sg) * blocks + b) * runs + r) * slots + e / per) * kAvx2Lanes + lane) *
-                  per +
+              ((((int64_t(sg) * blocks + b) * runs + r) * slots + e / per) * lanes + lane) * per +
               e % per;
           (*out)[at] = T(v);
         }
@@ -232,23 +232,25 @@ TapsBlocked PackTapsBlocked(const ConvSpec& c, const int8_t* w) {
   tb.x_step = int64_t(c.sw) * c.ci;
   tb.run_off = TapRunOffsets(c, row_runs);
   PackTapWeights(c, w, tb.supergroups, tb.sg_out, tb.span, tb.blocks, tb.runs, tb.run_len, 2,
-                 &tb.w);
+                 kAvx2Lanes, &tb.w);
   return tb;
 }
 
 namespace {
 
-// The super-group geometry shared by the u8 taps layout (as PackTapsBlocked's).
-void TapsU8Geometry(const ConvSpec& c, TapsU8* tb) {
+// The super-group geometry shared by the u8 taps layout (as PackTapsBlocked's,
+// with `lanes` output channels per register).
+void TapsU8Geometry(const ConvSpec& c, int lanes, TapsU8* tb) {
   const int cig = c.ci / c.groups, cog = c.co / c.groups;
+  tb->lanes = lanes;
   tb->merge = 1;
-  if (cog < kAvx2Lanes)
+  if (cog < lanes)
     for (int m = 1; m <= c.groups; ++m)
-      if (c.groups % m == 0 && m * cog <= kAvx2Lanes) tb->merge = m;
+      if (c.groups % m == 0 && m * cog <= lanes) tb->merge = m;
   tb->supergroups = c.groups / tb->merge;
   tb->span = tb->merge * cig;
   tb->sg_out = tb->merge * cog;
-  tb->blocks = (tb->sg_out + kAvx2Lanes - 1) / kAvx2Lanes;
+  tb->blocks = (tb->sg_out + lanes - 1) / lanes;
   const bool row_runs = tb->span == c.ci;
   tb->runs = row_runs ? c.kt * c.kh : c.kt * c.kh * c.kw;
   tb->run_len = row_runs ? c.kw * c.ci : tb->span;
@@ -277,18 +279,20 @@ void AxisClasses(int out_n, int in_n, int k, int stride, int pad, std::vector<ui
 
 bool TapsU8Fits(const ConvSpec& c, int max_u) {
   TapsU8 tb;
-  TapsU8Geometry(c, &tb);
+  TapsU8Geometry(c, kAvx2Lanes, &tb);
   return max_u >= 0 && max_u <= 255 && 2 * int64_t(tb.runs) * tb.quads * max_u <= INT16_MAX;
 }
 
-TapsU8 PackTapsU8(const ConvSpec& c, const int8_t* w, int scale, int shift, int border_u) {
+TapsU8 PackTapsU8(const ConvSpec& c, const int8_t* w, int scale, int shift, int border_u,
+                  int lanes) {
+  assert(lanes == kAvx2Lanes || lanes == kAvx512Lanes);
   TapsU8 tb;
-  TapsU8Geometry(c, &tb);
+  TapsU8Geometry(c, lanes, &tb);
   tb.scale = scale;
   const int cig = c.ci / c.groups;
   const bool row_runs = tb.span == c.ci;
   tb.run_off = TapRunOffsets(c, row_runs);
-  PackTapWeights(c, w, tb.supergroups, tb.sg_out, tb.span, tb.blocks, tb.runs, tb.run_len, 4,
+  PackTapWeights(c, w, tb.supergroups, tb.sg_out, tb.span, tb.blocks, tb.runs, tb.run_len, 4, lanes,
                  &tb.w);
   // The correction per (t class, y class, x class, output channel).
   std::vector<std::vector<bool>> mt, my, mx;
@@ -297,7 +301,7 @@ TapsU8 PackTapsU8(const ConvSpec& c, const int8_t* w, int scale, int shift, int 
   AxisClasses(c.out.w, c.in.w, c.kw, c.sw, c.pw, &tb.cls_x, &mx);
   tb.ny = int(my.size());
   tb.nx = int(mx.size());
-  tb.corr.assign(mt.size() * my.size() * mx.size() * c.co + kAvx2Lanes, 0);
+  tb.corr.assign(mt.size() * my.size() * mx.size() * c.co + lanes, 0);
   for (size_t ct = 0; ct < mt.size(); ++ct)
     for (size_t cy = 0; cy < my.size(); ++cy)
       for (size_t cx = 0; cx < mx.size(); ++cx)
@@ -318,16 +322,17 @@ TapsU8 PackTapsU8(const ConvSpec& c, const int8_t* w, int scale, int shift, int 
 
 int TapsU8PFormFlushRuns(const ConvSpec& c, int pmax) {
   TapsU8 tb;
-  TapsU8Geometry(c, &tb);
+  TapsU8Geometry(c, kAvx2Lanes, &tb);
   if (pmax < 0 || pmax > 255) return 0;
   const int64_t per_run = 2 * int64_t(tb.quads) * std::max(pmax, 1);
   return int(std::min<int64_t>(tb.runs, INT16_MAX / per_run));
 }
 
-TapsU8 PackTapsU8PForm(const ConvSpec& c, const int8_t* w, int pmax) {
+TapsU8 PackTapsU8PForm(const ConvSpec& c, const int8_t* w, int pmax, int lanes) {
   // The p term: 2 sum w p, no border correction (p = 0 and P = 0 there).
-  TapsU8 tb = PackTapsU8(c, w, 2, 0, 0);
-  tb.flush_runs = TapsU8PFormFlushRuns(c, pmax);
+  TapsU8 tb = PackTapsU8(c, w, 2, 0, 0, lanes);
+  // 16 lanes accumulate in int32 (one round); 8 lanes in int16 rounds.
+  tb.flush_runs = lanes == kAvx2Lanes ? TapsU8PFormFlushRuns(c, pmax) : tb.runs;
   const int cig = c.ci / c.groups;
   const Shape4 pp = PPlaneShape(c);
   const int64_t row = pp.w, frame = int64_t(pp.h) * row;
@@ -336,10 +341,10 @@ TapsU8 PackTapsU8PForm(const ConvSpec& c, const int8_t* w, int pmax) {
   tb.p_x_step = c.sw;
   for (int kt = 0; kt < c.kt; ++kt)
     for (int ky = 0; ky < c.kh; ++ky) tb.p_run_off.push_back(int32_t(kt * frame + ky * row));
-  tb.p_w.assign(int64_t(tb.supergroups) * tb.blocks * tb.p_runs * tb.p_pairs * 2 * kAvx2Lanes, 0);
+  tb.p_w.assign(int64_t(tb.supergroups) * tb.blocks * tb.p_runs * tb.p_pairs * 2 * lanes, 0);
   for (int sg = 0; sg < tb.supergroups; ++sg)
     for (int ol = 0; ol < tb.sg_out; ++ol) {
-      const int oc = sg * tb.sg_out + ol, b = ol / kAvx2Lanes, lane = ol % kAvx2Lanes;
+      const int oc = sg * tb.sg_out + ol, b = ol / lanes, lane = ol % lanes;
       for (int r = 0; r < tb.p_runs; ++r)
         for (int kx = 0; kx < c.kw; ++kx) {
           const int kt = r / c.kh, ky = r % c.kh;
@@ -347,8 +352,7 @@ TapsU8 PackTapsU8PForm(const ConvSpec& c, const int8_t* w, int pmax) {
           int ws = 0;
           for (int j = 0; j < cig; ++j) ws += wo[j];
           const int64_t at =
-              ((((int64_t(sg) * tb.blocks + b) * tb.p_runs + r) * tb.p_pairs + kx / 2) *
-                   kAvx2Lanes +
+              ((((int64_t(sg) * tb.blocks + b) * tb.p_runs + r) * tb.p_pairs + kx / 2) * lanes +
                lane) *
                   2 +
               kx % 2;

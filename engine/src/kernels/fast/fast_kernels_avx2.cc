@@ -5,6 +5,7 @@
 // kernels are stubs that are never called (FastIsaSupported says no).
 #include "kernels/fast/fast_kernels_avx2.h"
 
+#include <cassert>
 #include <cstring>
 
 #if defined(__AVX2__)
@@ -158,6 +159,8 @@ inline void U8TileWide(const TapsU8& tb, const uint8_t* in, const int8_t* w, int
                        const int16_t* pin, const int16_t* pw, int64_t pwb,
                        const int32_t* const* corr, Out* out, int64_t out_stride, const int* valid) {
   __m256i acc[NX][NB], wide[NX][NB];
+  for (int i = 0; i < NX; ++i)
+    for (int b = 0; b < NB; ++b) wide[i][b] = _mm256_setzero_si256();
   alignas(32) int32_t held[kOneRound ? 1 : NX * NB][kAvx2Lanes] = {};
   const __m256i ones = _mm256_set1_epi16(1);
   const int flush_runs = kOneRound ? tb.runs : tb.flush_runs;
@@ -480,8 +483,8 @@ void SubsetChunk(const In* x, const PointwiseSubsets& s, int np, int32_t* tile, 
 template <typename In>
 void PointwiseSubsetDriver(int64_t count, const In* x, const PointwiseSubsets& s, int32_t* scratch,
                            int32_t* out) {
-  int32_t* tile = reinterpret_cast<int32_t*>((reinterpret_cast<uintptr_t>(scratch) + 63) &
-                                             ~uintptr_t(63));
+  int32_t* tile =
+      reinterpret_cast<int32_t*>((reinterpret_cast<uintptr_t>(scratch) + 63) & ~uintptr_t(63));
   int32_t* tables = tile + 128 * int64_t(s.groups);
   int32_t* res = tables + 512 * int64_t(s.groups);
   for (int64_t p = 0; p < count; p += 4 * kAvx2Lanes) {
@@ -512,6 +515,7 @@ void ConvRowTapsAvx2(const ConvSpec& c, const TapsBlocked& tb, const int16_t* pa
 
 void ConvRowTapsU8Avx2(const ConvSpec& c, const TapsU8& tb, const uint8_t* padded,
                        const int16_t* pplane, int t, int y, int32_t* out_row, int16_t* out16_row) {
+  assert(tb.lanes == kAvx2Lanes);
   const int64_t row = int64_t(c.in.w + 2 * c.pw) * c.ci;
   const int64_t frame = int64_t(c.in.h + 2 * c.ph) * row;
   const uint8_t* base = padded + int64_t(t) * c.st * frame + int64_t(y) * c.sh * row;

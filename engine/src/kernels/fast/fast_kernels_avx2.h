@@ -27,6 +27,7 @@ namespace billnet {
 
 inline constexpr int kAvx2Lanes = 8;        // int32 output channels per register
 inline constexpr int kAvx2InputSlack = 16;  // int16 readable past an input's end
+inline constexpr int kAvx512Lanes = 16;     // int32 output channels per 512-bit register
 
 // A strided, grouped convolution with +-1 weights on a zero-padded
 // channel-last int16 input (PaddedInputShape), in the AVX2 layout.
@@ -90,7 +91,13 @@ void ConvRowTapsAvx2(const ConvSpec& c, const TapsBlocked& tb, const int16_t* pa
 // (runs of kw values per (kt, kh); p_w: [supergroup][block][run][pair][8][2]
 // int16 of -ws). When 2 * runs * quads * pmax passes 32767 the int16 lanes
 // are widened into int32 every flush_runs runs.
+//
+// lanes: output channels per register of the layout: kAvx2Lanes (8) for
+// ConvRowTapsU8Avx2, kAvx512Lanes (16) for ConvRowTapsU8Avx512
+// (fast_kernels_avx512.h), whose int32 accumulation (VPDPBUSD) has no int16
+// bound: a 16-lane layout has flush_runs == runs.
 struct TapsU8 {
+  int lanes = kAvx2Lanes;
   int merge = 1, supergroups = 0, span = 0, sg_out = 0, blocks = 0;
   int runs = 0, run_len = 0, quads = 0;
   int flush_runs = 0;  // runs per int16 accumulation round (== runs: one round)
@@ -100,7 +107,7 @@ struct TapsU8 {
   int scale = 1;
   std::vector<uint8_t> cls_t, cls_y, cls_x;  // class of each output coordinate
   int ny = 1, nx = 1;                        // classes along y and x
-  std::vector<int32_t> corr;                 // [ct][cy][cx][co], plus kAvx2Lanes slack
+  std::vector<int32_t> corr;                 // [ct][cy][cx][co], plus `lanes` slack
   // p form only: the P term (empty otherwise).
   int p_runs = 0, p_pairs = 0;
   int64_t p_x_step = 0;
@@ -109,12 +116,14 @@ struct TapsU8 {
 };
 
 // Whether the int16 accumulation of a u8 taps conv is exact for inputs u in
-// [0, max_u] (and max_u <= 255) in one round.
+// [0, max_u] (and max_u <= 255) in one round (the 8-lane layout).
 bool TapsU8Fits(const ConvSpec& c, int max_u);
-TapsU8 PackTapsU8(const ConvSpec& c, const int8_t* w, int scale, int shift, int border_u);
-// The p form, for p in [0, pmax]; usable where TapsU8PFormFlushRuns > 0.
+TapsU8 PackTapsU8(const ConvSpec& c, const int8_t* w, int scale, int shift, int border_u,
+                  int lanes = kAvx2Lanes);
+// The p form, for p in [0, pmax]; usable where TapsU8PFormFlushRuns > 0
+// (the 8-lane layout's rounds; a 16-lane layout needs only pmax <= 255).
 int TapsU8PFormFlushRuns(const ConvSpec& c, int pmax);
-TapsU8 PackTapsU8PForm(const ConvSpec& c, const int8_t* w, int pmax);
+TapsU8 PackTapsU8PForm(const ConvSpec& c, const int8_t* w, int pmax, int lanes = kAvx2Lanes);
 // Shape of the p form's P plane: PaddedInputShape with one channel.
 inline Shape4 PPlaneShape(const ConvSpec& c) {
   return Shape4{c.in.t + 2 * c.pt, c.in.h + 2 * c.ph, c.in.w + 2 * c.pw, 1};

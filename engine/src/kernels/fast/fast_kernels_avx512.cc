@@ -1,0 +1,210 @@
+// AVX-512 kernels (fast_kernels_avx512.h). Built twice:
+//   - for the product, this file alone with -mavx512f -mavx512bw -mavx512vl
+//     -mavx512vnni (engine/src/kernels/fast/CMakeLists.txt); it runs only
+//     where isa.cc finds those on the CPU; without them in the build the
+//     kernel is a stub that is never called;
+//   - for the tests, with BILLNET_AVX512_EMULATE on SIMDe's portable
+//     AVX-512 (namespace avx512_emulated), whatever the host.
+// The few vector operations go through the wrappers below, so both builds
+// compile the same kernel text.
+#include "kernels/fast/fast_kernels_avx512.h"
+
+#include <cassert>
+#include <cstring>
+#include <type_traits>
+
+#if defined(BILLNET_AVX512_EMULATE)
+#include <simde/x86/avx512.h>
+#define BILLNET_AVX512_KERNELS 1
+#elif defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#include <immintrin.h>
+#define BILLNET_AVX512_KERNELS 1
+#endif
+
+namespace billnet {
+#if defined(BILLNET_AVX512_EMULATE)
+namespace avx512_emulated {
+#endif
+
+#if defined(BILLNET_AVX512_KERNELS)
+
+namespace {
+
+#if defined(BILLNET_AVX512_EMULATE)
+using V = simde__m512i;
+inline V Zero() { return simde_mm512_setzero_si512(); }
+inline V Set1(int32_t v) { return simde_mm512_set1_epi32(v); }
+inline V Load(const void* p) { return simde_mm512_loadu_si512(p); }
+inline void Store(void* p, V v) { simde_mm512_storeu_si512(p, v); }
+inline V Add(V a, V b) { return simde_mm512_add_epi32(a, b); }
+inline V Sub(V a, V b) { return simde_mm512_sub_epi32(a, b); }
+// acc + the sums of 4 products u8 (u) x s8 (w) per int32 lane.
+inline V DotU8S8(V acc, V u, V w) { return simde_mm512_dpbusd_epi32(acc, u, w); }
+// acc + the sums of 2 products int16 x int16 per int32 lane.
+inline V DotS16(V acc, V a, V b) { return simde_mm512_dpwssd_epi32(acc, a, b); }
+// The 16 lanes as int16 (saturating; the callers' sums fit).
+inline void Store16(int16_t* p, V v) {
+  simde_mm256_storeu_si256(p, simde_mm512_cvtsepi32_epi16(v));
+}
+#else
+using V = __m512i;
+inline V Zero() { return _mm512_setzero_si512(); }
+inline V Set1(int32_t v) { return _mm512_set1_epi32(v); }
+inline V Load(const void* p) { return _mm512_loadu_si512(p); }
+inline void Store(void* p, V v) { _mm512_storeu_si512(p, v); }
+inline V Add(V a, V b) { return _mm512_add_epi32(a, b); }
+inline V Sub(V a, V b) { return _mm512_sub_epi32(a, b); }
+inline V DotU8S8(V acc, V u, V w) { return _mm512_dpbusd_epi32(acc, u, w); }
+inline V DotS16(V acc, V a, V b) { return _mm512_dpwssd_epi32(acc, a, b); }
+inline void Store16(int16_t* p, V v) {
+  // The maskz form: the plain one starts from GCC 12's self-initialized
+  // "undefined" register, which -Wmaybe-uninitialized reports.
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_maskz_cvtsepi32_epi16(0xffff, v));
+}
+#endif
+
+constexpr int kLanes = kAvx512Lanes;
+
+inline V Broadcast32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return Set1(v);
+}
+
+// Stores one register of 16 lanes, of which `valid` (1..16) are real.
+inline void StoreLanes(V v, int valid, int32_t* dst) {
+  if (valid == kLanes) {
+    Store(dst, v);
+    return;
+  }
+  int32_t tmp[kLanes];
+  Store(tmp, v);
+  for (int l = 0; l < valid; ++l) dst[l] = tmp[l];
+}
+
+inline void StoreLanes(V v, int valid, int16_t* dst) {
+  if (valid == kLanes) {
+    Store16(dst, v);
+    return;
+  }
+  int16_t tmp[kLanes];
+  Store16(tmp, v);
+  for (int l = 0; l < valid; ++l) dst[l] = tmp[l];
+}
+
+// One tile: NX output positions x NB blocks of 16 output channels. Per run
+// and quad, NB weight loads shared by the NX positions' broadcasts.
+template <int NX, int NB, typename Out>
+inline void Tile(const TapsU8& tb, const uint8_t* in, const int8_t* w, int64_t wb,
+                 const int16_t* pin, const int16_t* pw, int64_t pwb, const int32_t* const* corr,
+                 Out* out, int64_t out_stride, const int* valid) {
+  V acc[NX][NB];
+  for (int i = 0; i < NX; ++i)
+    for (int b = 0; b < NB; ++b) acc[i][b] = Zero();
+  for (int r = 0; r < tb.runs; ++r) {
+    const uint8_t* ip = in + tb.run_off[r];
+    for (int q = 0; q < tb.quads; ++q, w += 4 * kLanes) {
+      V wv[NB];
+      for (int b = 0; b < NB; ++b) wv[b] = Load(w + b * wb);
+      for (int i = 0; i < NX; ++i) {
+        const V u = Broadcast32(ip + i * tb.x_step + 4 * q);
+        for (int b = 0; b < NB; ++b) acc[i][b] = DotU8S8(acc[i][b], u, wv[b]);
+      }
+    }
+  }
+  if (tb.scale == 2)
+    for (int i = 0; i < NX; ++i)
+      for (int b = 0; b < NB; ++b) acc[i][b] = Add(acc[i][b], acc[i][b]);
+  if (pin) {
+    for (int r = 0; r < tb.p_runs; ++r) {
+      const int16_t* pp = pin + tb.p_run_off[r];
+      for (int q = 0; q < tb.p_pairs; ++q, pw += 2 * kLanes) {
+        V wv[NB];
+        for (int b = 0; b < NB; ++b) wv[b] = Load(pw + b * pwb);
+        for (int i = 0; i < NX; ++i) {
+          const V p = Broadcast32(pp + i * tb.p_x_step + 2 * q);
+          for (int b = 0; b < NB; ++b) acc[i][b] = DotS16(acc[i][b], p, wv[b]);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < NX; ++i)
+    for (int b = 0; b < NB; ++b)
+      StoreLanes(Sub(acc[i][b], Load(corr[i] + b * kLanes)), valid[b],
+                 out + i * out_stride + b * kLanes);
+}
+
+// The tiles of blocks [b, b + NB) of super-group sg over one output row:
+// 8 positions at a time, then 4, then 1.
+template <int NB, typename Out>
+void BlockRow(const TapsU8& tb, const uint8_t* base, const int16_t* pbase, int out_w, int co,
+              const int32_t* corr_row, int sg, int b, Out* out) {
+  const int64_t wb = int64_t(tb.runs) * tb.quads * 4 * kLanes;
+  const int64_t pwb = int64_t(tb.p_runs) * tb.p_pairs * 2 * kLanes;
+  int valid[NB];
+  for (int j = 0; j < NB; ++j) {
+    const int rest = tb.sg_out - (b + j) * kLanes;
+    valid[j] = rest < kLanes ? rest : kLanes;
+  }
+  const uint8_t* in = base + int64_t(sg) * tb.span;
+  const int8_t* w = tb.w.data() + (int64_t(sg) * tb.blocks + b) * wb;
+  const int16_t* pw = pbase ? tb.p_w.data() + (int64_t(sg) * tb.blocks + b) * pwb : nullptr;
+  const int32_t* csg = corr_row + int64_t(sg) * tb.sg_out + b * kLanes;
+  Out* ob = out + int64_t(sg) * tb.sg_out + b * kLanes;
+  auto tiles = [&](auto nx, int x) {
+    constexpr int NX = decltype(nx)::value;
+    const int32_t* cr[NX];
+    for (int i = 0; i < NX; ++i) cr[i] = csg + int64_t(tb.cls_x[x + i]) * co;
+    Tile<NX, NB>(tb, in + x * tb.x_step, w, wb, pbase ? pbase + x * tb.p_x_step : nullptr, pw, pwb,
+                 cr, ob + int64_t(x) * co, co, valid);
+  };
+  int x = 0;
+  for (; x + 8 <= out_w; x += 8) tiles(std::integral_constant<int, 8>(), x);
+  for (; x + 4 <= out_w; x += 4) tiles(std::integral_constant<int, 4>(), x);
+  for (; x < out_w; ++x) tiles(std::integral_constant<int, 1>(), x);
+}
+
+template <typename Out>
+void Row(const TapsU8& tb, const uint8_t* base, const int16_t* pbase, int out_w, int co,
+         const int32_t* corr_row, Out* out) {
+  for (int sg = 0; sg < tb.supergroups; ++sg) {
+    int b = 0;
+    for (; b + 2 <= tb.blocks; b += 2)
+      BlockRow<2>(tb, base, pbase, out_w, co, corr_row, sg, b, out);
+    for (; b < tb.blocks; ++b) BlockRow<1>(tb, base, pbase, out_w, co, corr_row, sg, b, out);
+  }
+}
+
+}  // namespace
+
+void ConvRowTapsU8Avx512(const ConvSpec& c, const TapsU8& tb, const uint8_t* padded,
+                         const int16_t* pplane, int t, int y, int32_t* out_row,
+                         int16_t* out16_row) {
+  assert(tb.lanes == kLanes);
+  const int64_t row = int64_t(c.in.w + 2 * c.pw) * c.ci;
+  const int64_t frame = int64_t(c.in.h + 2 * c.ph) * row;
+  const uint8_t* base = padded + int64_t(t) * c.st * frame + int64_t(y) * c.sh * row;
+  const int32_t* corr_row =
+      tb.corr.data() + (int64_t(tb.cls_t[t]) * tb.ny + tb.cls_y[y]) * tb.nx * c.co;
+  const int16_t* pbase = nullptr;
+  if (!tb.p_w.empty()) {
+    const int64_t prow = c.in.w + 2 * c.pw, pframe = int64_t(c.in.h + 2 * c.ph) * prow;
+    pbase = pplane + int64_t(t) * c.st * pframe + int64_t(y) * c.sh * prow;
+  }
+  if (out16_row)
+    Row(tb, base, pbase, c.out.w, c.co, corr_row, out16_row);
+  else
+    Row(tb, base, pbase, c.out.w, c.co, corr_row, out_row);
+}
+
+#else  // no AVX-512 in this build: never called (FastIsaSupported says no)
+
+void ConvRowTapsU8Avx512(const ConvSpec&, const TapsU8&, const uint8_t*, const int16_t*, int, int,
+                         int32_t*, int16_t*) {}
+
+#endif
+
+#if defined(BILLNET_AVX512_EMULATE)
+}  // namespace avx512_emulated
+#endif
+}  // namespace billnet

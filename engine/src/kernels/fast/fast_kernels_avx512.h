@@ -1,0 +1,39 @@
+// AVX-512 kernels of the fast integer path (FastIsa::kAvx512, isa.h): the u8
+// taps convolutions (the stem and the grouped 3x3x3 convs) with VNNI's
+// VPDPBUSD, 16 output channels per 512-bit register. The avx512 variant runs
+// these and the AVX2 kernels for every other operator (an AVX-512 CPU has
+// AVX2). Call them only where FastIsaSupported(kAvx512).
+//
+// The same source is built a second time on SIMDe's portable AVX-512
+// (namespace avx512_emulated, tests only), so its property tests run on
+// every host, not only on those with AVX-512 (decision 27).
+#ifndef BILLNET_ENGINE_KERNELS_FAST_FAST_KERNELS_AVX512_H_
+#define BILLNET_ENGINE_KERNELS_FAST_FAST_KERNELS_AVX512_H_
+
+#include <cstdint>
+
+#include "billnet/topology.h"
+#include "kernels/fast/fast_kernels_avx2.h"
+
+namespace billnet {
+
+// One output row (t, y) of a u8 taps convolution, as ConvRowTapsU8Avx2 but on
+// a 16-lane layout (PackTapsU8 / PackTapsU8PForm with lanes kAvx512Lanes):
+// per quad of 4 u8 of a position, one broadcast and one VPDPBUSD per 16
+// output channels into int32 lanes (no int16 rounds: exact wherever the sums
+// fit int32, which every taps layer's do), then x scale, the p form's P term
+// by VPDPWSSD on pairs of P, and minus the border correction. Inputs carry
+// kAvx2InputSlack bytes (u8) / int16 (P plane) past their end, as for AVX2.
+void ConvRowTapsU8Avx512(const ConvSpec& c, const TapsU8& tb, const uint8_t* padded,
+                         const int16_t* pplane, int t, int y, int32_t* out_row, int16_t* out16_row);
+
+namespace avx512_emulated {
+// The kernel above compiled on SIMDe (libsimde-dev) instead of the CPU's
+// instructions: any x86-64 or ARM host runs it. Linked into the tests only.
+void ConvRowTapsU8Avx512(const ConvSpec& c, const TapsU8& tb, const uint8_t* padded,
+                         const int16_t* pplane, int t, int y, int32_t* out_row, int16_t* out16_row);
+}  // namespace avx512_emulated
+
+}  // namespace billnet
+
+#endif  // BILLNET_ENGINE_KERNELS_FAST_FAST_KERNELS_AVX512_H_
