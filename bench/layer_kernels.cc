@@ -132,10 +132,10 @@ LayerKernel::LayerKernel(const PlanConv& layer, bool fast, uint64_t seed, FastIs
           wpos_[int64_t(o) * words + i / 64] |= BitWord(1) << (i % 64);
     out16_.resize(c.out.elements());
     if (avx2) {
-      kernel_ = p_form_ ? "PointwiseBinaryAvx2/p"
-                : u8_   ? "PointwiseBinaryAvx2/u8"
-                        : "PointwiseBinaryAvx2";
-      wpos_avx2_ = PackPointwiseBinaryAvx2(c.ci, c.co, w_.data());
+      const std::string pw = avx512 ? "PointwiseBinaryAvx512" : "PointwiseBinaryAvx2";
+      kernel_ = p_form_ ? pw + "/p" : u8_ ? pw + "/u8" : pw;
+      wpos_avx2_ = avx512 ? PackPointwiseBinaryAvx512(c.ci, c.co, w_.data())
+                          : PackPointwiseBinaryAvx2(c.ci, c.co, w_.data());
       if (u8_) out8_.resize(c.out.elements());
       if (p_form_) pplane_.resize(c.out.positions());
     }
@@ -172,9 +172,10 @@ void LayerKernel::Run() {
             int16_mid_ ? nullptr : out_.data() + off, int16_mid_ ? out16_.data() + off : nullptr);
       }
   } else if (role_ == LayerRole::kPointwiseBinary && UsesAvx2Kernels(isa_)) {
-    PointwiseBinaryAvx2(c.in.positions(), WordsFor(c.ci), bits_.data(), c.co, wpos_avx2_.data(),
-                        u8_ ? nullptr : out16_.data(), u8_ ? out8_.data() : nullptr, u8_offset_,
-                        c.co, p_form_, p_form_ ? pplane_.data() : nullptr, 1);
+    const auto pw = isa_ == FastIsa::kAvx512 ? &PointwiseBinaryAvx512 : &PointwiseBinaryAvx2;
+    pw(c.in.positions(), WordsFor(c.ci), bits_.data(), c.co, wpos_avx2_.data(),
+       u8_ ? nullptr : out16_.data(), u8_ ? out8_.data() : nullptr, u8_offset_, c.co, p_form_,
+       p_form_ ? pplane_.data() : nullptr, 1);
   } else if (role_ == LayerRole::kIntRows && UsesAvx2Kernels(isa_)) {
     for (int t = 0; t < c.out.t; ++t)
       for (int y = 0; y < c.out.h; ++y) {

@@ -76,7 +76,8 @@ class LayerKernel {
   int pmax_;
   TapsU8 taps8_;
   int kpad_ = 0;
-  std::vector<BitWord> bits_, wpos_, wpos_avx2_;
+  std::vector<BitWord> bits_, wpos_,
+      wpos_avx2_;  // wpos_avx2_: the variant's layout (avx2 or avx512)
   std::vector<int32_t> mask_;
   // AVX2 layouts.
   TapsBlocked taps_;

@@ -69,6 +69,8 @@ FastConv MakeFastConv(const ConvSpec& c, const std::vector<int8_t>& wi, ConvRole
           if (wi[int64_t(o) * c.ci + i] > 0)
             f.wpos[int64_t(o) * f.words + i / kBitsPerWord] |= BitWord(1) << (i % kBitsPerWord);
       if (avx2) f.wpos_avx2 = PackPointwiseBinaryAvx2(c.ci, c.co, wi.data());
+      if (FastIsaSupported(FastIsa::kAvx512))
+        f.wpos_avx512 = PackPointwiseBinaryAvx512(c.ci, c.co, wi.data());
       break;
     }
     case ConvRole::kPointwiseInt: {
@@ -89,6 +91,20 @@ void ConvRowTapsU8(FastIsa isa, const ConvSpec& c, const FastConv& f, const uint
     ConvRowTapsU8Avx512(c, f.taps8_avx512, padded, pplane, t, y, out_row, out16_row);
   else
     ConvRowTapsU8Avx2(c, f.taps8, padded, pplane, t, y, out_row, out16_row);
+}
+
+// A first pointwise on bits in the variant's layout (avx2 or avx512), as
+// PointwiseBinaryAvx2.
+void PointwiseBinary(FastIsa isa, int64_t count, int words, const BitWord* a, int co,
+                     const FastConv& f, int16_t* out16, uint8_t* out8, int offset,
+                     int64_t out_stride, bool p_form = false, int16_t* pplane = nullptr,
+                     int64_t pplane_stride = 1) {
+  if (isa == FastIsa::kAvx512)
+    PointwiseBinaryAvx512(count, words, a, co, f.wpos_avx512.data(), out16, out8, offset,
+                          out_stride, p_form, pplane, pplane_stride);
+  else
+    PointwiseBinaryAvx2(count, words, a, co, f.wpos_avx2.data(), out16, out8, offset, out_stride,
+                        p_form, pplane, pplane_stride);
 }
 
 }  // namespace
@@ -368,16 +384,16 @@ void FastRunner::Cf(const BlockSpec& b, int first, const std::vector<FastConv>& 
     std::memset(pplane, 0, sizeof(int16_t) * pps.elements());
     For(int64_t(s1.t) * s1.h, [&](int64_t i, int) {
       const int t = int(i / s1.h), y = int(i % s1.h);
-      PointwiseBinaryAvx2(s1.w, wi, in + i * s1.w * wi, cm, f1.wpos_avx2.data(), nullptr,
-                          mid8 + mid_at(t, y, 0), 0, cm, true, pplane + pplane_at(t, y, 0), 1);
+      PointwiseBinary(isa_, s1.w, wi, in + i * s1.w * wi, cm, f1, nullptr, mid8 + mid_at(t, y, 0),
+                      0, cm, true, pplane + pplane_at(t, y, 0), 1);
     });
   } else if (g8) {
     // The border holds u = offset (v = 0); the interior is rewritten.
     std::memset(mid8, fg.u8_offset, ps.elements());
     For(int64_t(s1.t) * s1.h, [&](int64_t i, int) {
       const int t = int(i / s1.h), y = int(i % s1.h);
-      PointwiseBinaryAvx2(s1.w, wi, in + i * s1.w * wi, cm, f1.wpos_avx2.data(), nullptr,
-                          mid8 + mid_at(t, y, 0), fg.u8_offset, cm);
+      PointwiseBinary(isa_, s1.w, wi, in + i * s1.w * wi, cm, f1, nullptr, mid8 + mid_at(t, y, 0),
+                      fg.u8_offset, cm);
     });
   } else {
     ZeroBorder(ps, gc.pt, gc.ph, gc.pw, mid);
@@ -385,8 +401,7 @@ void FastRunner::Cf(const BlockSpec& b, int first, const std::vector<FastConv>& 
       const int t = int(i / s1.h), y = int(i % s1.h);
       const BitWord* a = in + i * s1.w * wi;
       if (avx2)
-        PointwiseBinaryAvx2(s1.w, wi, a, cm, f1.wpos_avx2.data(), mid + mid_at(t, y, 0), nullptr, 0,
-                            cm);
+        PointwiseBinary(isa_, s1.w, wi, a, cm, f1, mid + mid_at(t, y, 0), nullptr, 0, cm);
       else
         PointwiseBinaryPortable(s1.w, wi, a, cm, f1.wpos.data(), mid + mid_at(t, y, 0), cm);
     });

@@ -43,8 +43,9 @@ struct FastConv {
   // First pointwise of a CF (binary input): bit set where w = +1, [co][words].
   std::vector<BitWord> wpos;
   int words = 0;
-  // The same for PointwiseBinaryAvx2 (AVX2 only).
-  std::vector<BitWord> wpos_avx2;
+  // The same for PointwiseBinaryAvx2 (AVX2 only) and PointwiseBinaryAvx512
+  // (only where the CPU has the avx512 variant).
+  std::vector<BitWord> wpos_avx2, wpos_avx512;
   // Second pointwise of a CF (int32 input): -1 where w = +1, else 0, [co][ci].
   std::vector<int32_t> wpos_mask;
   // The same for AVX2: subset-sum tables (read on int16 after an out16

@@ -855,34 +855,60 @@ TEST(FastKernelsU8Taps, PFormGroupedConvMatchesReference) {
   }
 }
 
-TEST(FastKernelsAvx2, PointwiseBinaryPFormWritesCountsAndPopcounts) {
-  if (!FastIsaSupported(FastIsa::kAvx2)) GTEST_SKIP() << "no AVX2 here";
-  Rng rng(1515);
-  for (int ci : {1, 64, 128, 200, 255, 256}) {
-    const int co = 1 + int(rng.Below(70));
-    const int64_t positions = 1 + int64_t(rng.Below(30));
-    SCOPED_TRACE("seed 1515 ci " + std::to_string(ci) + " co " + std::to_string(co));
-    const auto bits = RandomBits(rng, positions * ci, ci % 2 ? 50 : 100);
-    auto w = RandomSigns(rng, int64_t(co) * ci);
-    for (int c = 0; c < ci - 1; ++c) w[c] = 1;  // row 0: ci - 1 weights +1
-    const auto a = Pack(positions, ci, bits);
-    const auto wp = PackPointwiseBinaryAvx2(ci, co, w.data());
-    const int64_t stride = co + 2;
-    std::vector<uint8_t> out8(positions * stride, 7);
-    std::vector<int16_t> pplane(positions * 3, -1);
-    PointwiseBinaryAvx2(positions, WordsFor(ci), a.data(), co, wp.data(), nullptr, out8.data(), 0,
-                        stride, true, pplane.data(), 3);
-    for (int64_t p = 0; p < positions; ++p) {
-      int total = 0;
-      for (int c = 0; c < ci; ++c) total += bits[p * ci + c];
-      ASSERT_EQ(pplane[p * 3], total) << p;
-      ASSERT_EQ(pplane[p * 3 + 1], -1) << "wrote between positions";
-      for (int o = 0; o < co; ++o) {
-        int cnt = 0;
-        for (int c = 0; c < ci; ++c) cnt += bits[p * ci + c] && w[int64_t(o) * ci + c] > 0;
-        ASSERT_EQ(out8[p * stride + o], cnt) << p << " " << o;
+// The first-pointwise kernels this host can run (as U8Kernels).
+using PwBinaryPack = std::vector<BitWord> (*)(int, int, const int8_t*);
+using PwBinaryRun = void (*)(int64_t, int, const BitWord*, int, const BitWord*, int16_t*, uint8_t*,
+                             int, int64_t, bool, int16_t*, int64_t);
+struct PwBinaryKernel {
+  std::string name;
+  PwBinaryPack pack;
+  PwBinaryRun run;
+};
+std::vector<PwBinaryKernel> PwBinaryKernels() {
+  std::vector<PwBinaryKernel> k;
+  if (FastIsaSupported(FastIsa::kAvx2))
+    k.push_back({"avx2", &PackPointwiseBinaryAvx2, &PointwiseBinaryAvx2});
+  if (FastIsaSupported(FastIsa::kAvx512))
+    k.push_back({"avx512", &PackPointwiseBinaryAvx512, &PointwiseBinaryAvx512});
+#if defined(BILLNET_HAVE_AVX512_EMULATED)
+  k.push_back(
+      {"avx512 on SIMDe", &PackPointwiseBinaryAvx512, &avx512_emulated::PointwiseBinaryAvx512});
+#endif
+  return k;
+}
+
+TEST(FastKernelsPointwiseBinary, PFormWritesCountsAndPopcounts) {
+  const auto kernels = PwBinaryKernels();
+  if (kernels.empty()) GTEST_SKIP() << "no vector first-pointwise kernel here";
+  for (const PwBinaryKernel& k : kernels) {
+    SCOPED_TRACE(k.name);
+    Rng rng(1515);
+    for (int ci : {1, 64, 128, 200, 255, 256}) {
+      const int co = 1 + int(rng.Below(70));
+      const int64_t positions = 1 + int64_t(rng.Below(30));
+      SCOPED_TRACE("seed 1515 ci " + std::to_string(ci) + " co " + std::to_string(co));
+      const auto bits = RandomBits(rng, positions * ci, ci % 2 ? 50 : 100);
+      auto w = RandomSigns(rng, int64_t(co) * ci);
+      for (int c = 0; c < ci - 1; ++c) w[c] = 1;  // row 0: ci - 1 weights +1
+      const auto a = Pack(positions, ci, bits);
+      const auto wp = k.pack(ci, co, w.data());
+      const int64_t stride = co + 2;
+      std::vector<uint8_t> out8(positions * stride, 7);
+      std::vector<int16_t> pplane(positions * 3, -1);
+      k.run(positions, WordsFor(ci), a.data(), co, wp.data(), nullptr, out8.data(), 0, stride, true,
+            pplane.data(), 3);
+      for (int64_t p = 0; p < positions; ++p) {
+        int total = 0;
+        for (int c = 0; c < ci; ++c) total += bits[p * ci + c];
+        ASSERT_EQ(pplane[p * 3], total) << p;
+        ASSERT_EQ(pplane[p * 3 + 1], -1) << "wrote between positions";
+        for (int o = 0; o < co; ++o) {
+          int cnt = 0;
+          for (int c = 0; c < ci; ++c) cnt += bits[p * ci + c] && w[int64_t(o) * ci + c] > 0;
+          ASSERT_EQ(out8[p * stride + o], cnt) << p << " " << o;
+        }
+        for (int o = co; o < stride; ++o) ASSERT_EQ(out8[p * stride + o], 7) << "wrote past a row";
       }
-      for (int o = co; o < stride; ++o) ASSERT_EQ(out8[p * stride + o], 7) << "wrote past a row";
     }
   }
 }
@@ -911,46 +937,52 @@ TEST(FastKernelsAvx2, U8FitsRule) {
   EXPECT_EQ(u8_layers, 5);
 }
 
-TEST(FastKernelsAvx2, PointwiseBinaryMatchesReference) {
-  // The vectorized popcount (nibble LUT, byte counts flushed every 31 words)
-  // against the reference: 1..40 words, co not a multiple of 16, densities
-  // 0 and 100 (counts at both ends), int16 rows with a stride and u8 + offset.
-  if (!FastIsaSupported(FastIsa::kAvx2)) GTEST_SKIP() << "no AVX2 here";
-  Rng rng(1212);
-  for (int ci : {1, 3, 7, 32, 63, 64, 65, 100, 127, 128, 129, 200, 256, 511, 1984, 1985, 2500}) {
-    for (int density : {0, 3, 50, 97, 100}) {
-      const int co = 1 + int(rng.Below(70));
-      const int64_t positions = 1 + int64_t(rng.Below(20));
-      SCOPED_TRACE("seed 1212 ci " + std::to_string(ci) + " co " + std::to_string(co) +
-                   " density " + std::to_string(density));
-      const ConvSpec c =
-          Spec(Shape4{1, 1, int(positions), ci}, co, 1, {1, 1, 1}, {1, 1, 1}, {0, 0, 0});
-      const auto bits = RandomBits(rng, positions * ci, density);
-      const auto w = density == 100 ? std::vector<int8_t>(int64_t(co) * ci, 1)
-                     : density == 0 ? std::vector<int8_t>(int64_t(co) * ci, -1)
-                                    : RandomSigns(rng, int64_t(co) * ci);
-      std::vector<int32_t> want(positions * co);
-      Conv3dReference(c, bits.data(), w.data(), want.data());
-      const auto wp = PackPointwiseBinaryAvx2(ci, co, w.data());
-      const auto a = Pack(positions, ci, bits);
-      const int64_t stride = co + 3;
-      std::vector<int16_t> out(positions * stride, 7);
-      PointwiseBinaryAvx2(positions, WordsFor(ci), a.data(), co, wp.data(), out.data(), nullptr, 0,
-                          stride);
-      for (int64_t p = 0; p < positions; ++p) {
-        for (int o = 0; o < co; ++o)
-          ASSERT_EQ(out[p * stride + o], want[p * co + o]) << p << " " << o;
-        for (int o = co; o < stride; ++o) ASSERT_EQ(out[p * stride + o], 7) << "wrote past a row";
-      }
-      if (2 * ci > 255) continue;
-      const int offset = ci + int(rng.Below(uint64_t(256 - 2 * ci)));
-      std::vector<uint8_t> out8(positions * stride, 7);
-      PointwiseBinaryAvx2(positions, WordsFor(ci), a.data(), co, wp.data(), nullptr, out8.data(),
-                          offset, stride);
-      for (int64_t p = 0; p < positions; ++p) {
-        for (int o = 0; o < co; ++o)
-          ASSERT_EQ(int(out8[p * stride + o]) - offset, want[p * co + o]) << p << " " << o;
-        for (int o = co; o < stride; ++o) ASSERT_EQ(out8[p * stride + o], 7) << "wrote past a row";
+TEST(FastKernelsPointwiseBinary, MatchesReference) {
+  // The vector popcounts (AVX2: nibble LUT, byte counts flushed every 31
+  // words; AVX-512: VPOPCNTD) against the reference: 1..40 words, co not a
+  // multiple of 16, densities 0 and 100 (counts at both ends), int16 rows
+  // with a stride and u8 + offset.
+  const auto kernels = PwBinaryKernels();
+  if (kernels.empty()) GTEST_SKIP() << "no vector first-pointwise kernel here";
+  for (const PwBinaryKernel& k : kernels) {
+    SCOPED_TRACE(k.name);
+    Rng rng(1212);
+    for (int ci : {1, 3, 7, 32, 63, 64, 65, 100, 127, 128, 129, 200, 256, 511, 1984, 1985, 2500}) {
+      for (int density : {0, 3, 50, 97, 100}) {
+        const int co = 1 + int(rng.Below(70));
+        const int64_t positions = 1 + int64_t(rng.Below(20));
+        SCOPED_TRACE("seed 1212 ci " + std::to_string(ci) + " co " + std::to_string(co) +
+                     " density " + std::to_string(density));
+        const ConvSpec c =
+            Spec(Shape4{1, 1, int(positions), ci}, co, 1, {1, 1, 1}, {1, 1, 1}, {0, 0, 0});
+        const auto bits = RandomBits(rng, positions * ci, density);
+        const auto w = density == 100 ? std::vector<int8_t>(int64_t(co) * ci, 1)
+                       : density == 0 ? std::vector<int8_t>(int64_t(co) * ci, -1)
+                                      : RandomSigns(rng, int64_t(co) * ci);
+        std::vector<int32_t> want(positions * co);
+        Conv3dReference(c, bits.data(), w.data(), want.data());
+        const auto wp = k.pack(ci, co, w.data());
+        const auto a = Pack(positions, ci, bits);
+        const int64_t stride = co + 3;
+        std::vector<int16_t> out(positions * stride, 7);
+        k.run(positions, WordsFor(ci), a.data(), co, wp.data(), out.data(), nullptr, 0, stride,
+              false, nullptr, 1);
+        for (int64_t p = 0; p < positions; ++p) {
+          for (int o = 0; o < co; ++o)
+            ASSERT_EQ(out[p * stride + o], want[p * co + o]) << p << " " << o;
+          for (int o = co; o < stride; ++o) ASSERT_EQ(out[p * stride + o], 7) << "wrote past a row";
+        }
+        if (2 * ci > 255) continue;
+        const int offset = ci + int(rng.Below(uint64_t(256 - 2 * ci)));
+        std::vector<uint8_t> out8(positions * stride, 7);
+        k.run(positions, WordsFor(ci), a.data(), co, wp.data(), nullptr, out8.data(), offset,
+              stride, false, nullptr, 1);
+        for (int64_t p = 0; p < positions; ++p) {
+          for (int o = 0; o < co; ++o)
+            ASSERT_EQ(int(out8[p * stride + o]) - offset, want[p * co + o]) << p << " " << o;
+          for (int o = co; o < stride; ++o)
+            ASSERT_EQ(out8[p * stride + o], 7) << "wrote past a row";
+        }
       }
     }
   }

@@ -55,8 +55,8 @@ enum class KernelChoice { kDefault, kReference, kFast };
 KernelChoice KernelChoiceFromEnvironment();
 
 // Name of the kernel variant a session of an integer stage (S3-S5) gets by
-// default (a metric label, logged at server start): "fast/avx2" or
-// "fast/portable" (the fast kernels and the instruction set BILLNET_FAST_ISA
+// default (a metric label, logged at server start): "fast/avx512",
+// "fast/avx2" or "fast/portable" (the fast kernels and the instruction set BILLNET_FAST_ISA
 // or the CPU picks), or "reference" when BILLNET_KERNELS=reference. S1-S2
 // always run the reference kernels; Session::kernels() says what one session
 // runs.

@@ -9,6 +9,7 @@
 
 #include "kernels/fast/bitpack.h"
 #include "kernels/fast/fast_kernels_avx2.h"
+#include "kernels/fast/fast_kernels_avx512.h"
 
 // Integer kernels get one clone per x86-64 level; the dynamic loader picks the
 // best one for the CPU once (GCC ifunc). Elsewhere: the portable build only.
@@ -380,6 +381,26 @@ std::vector<BitWord> PackPointwiseBinaryAvx2(int ci, int co, const int8_t* w) {
       out[base + 16 + k * 4 + q] = (bits >> 4) & kLo;
     }
   }
+  return out;
+}
+
+std::vector<BitWord> PackPointwiseBinaryAvx512(int ci, int co, const int8_t* w) {
+  const int words = WordsFor(ci), blocks = (co + kAvx512Lanes - 1) / kAvx512Lanes;
+  // [block][word][half][16 lanes] uint32, two per BitWord.
+  std::vector<uint32_t> halves(int64_t(blocks) * words * 2 * kAvx512Lanes, 0);
+  for (int o = 0; o < co; ++o) {
+    const int b = o / kAvx512Lanes, lane = o % kAvx512Lanes;
+    for (int wd = 0; wd < words; ++wd) {
+      BitWord bits = 0;
+      for (int j = 0; j < kBitsPerWord && wd * kBitsPerWord + j < ci; ++j)
+        if (w[int64_t(o) * ci + wd * kBitsPerWord + j] > 0) bits |= BitWord(1) << j;
+      const int64_t base = (int64_t(b) * words + wd) * 2 * kAvx512Lanes;
+      halves[base + lane] = uint32_t(bits);
+      halves[base + kAvx512Lanes + lane] = uint32_t(bits >> 32);
+    }
+  }
+  std::vector<BitWord> out(halves.size() / 2);
+  std::memcpy(out.data(), halves.data(), halves.size() * sizeof(uint32_t));
   return out;
 }
 

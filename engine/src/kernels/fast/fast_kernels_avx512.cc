@@ -1,6 +1,6 @@
 // AVX-512 kernels (fast_kernels_avx512.h). Built twice:
 //   - for the product, this file alone with -mavx512f -mavx512bw -mavx512vl
-//     -mavx512vnni (engine/src/kernels/fast/CMakeLists.txt); it runs only
+//     -mavx512vnni -mavx512vpopcntdq (engine/src/kernels/fast/CMakeLists.txt); it runs only
 //     where isa.cc finds those on the CPU; without them in the build the
 //     kernel is a stub that is never called;
 //   - for the tests, with BILLNET_AVX512_EMULATE on SIMDe's portable
@@ -16,7 +16,8 @@
 #if defined(BILLNET_AVX512_EMULATE)
 #include <simde/x86/avx512.h>
 #define BILLNET_AVX512_KERNELS 1
-#elif defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#elif defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__) && \
+    defined(__AVX512VPOPCNTDQ__)
 #include <immintrin.h>
 #define BILLNET_AVX512_KERNELS 1
 #endif
@@ -46,6 +47,15 @@ inline V DotS16(V acc, V a, V b) { return simde_mm512_dpwssd_epi32(acc, a, b); }
 inline void Store16(int16_t* p, V v) {
   simde_mm256_storeu_si256(p, simde_mm512_cvtsepi32_epi16(v));
 }
+inline V And(V a, V b) { return simde_mm512_and_si512(a, b); }
+// The number of 1 bits of each int32 lane.
+inline V Popcount32(V v) { return simde_mm512_popcnt_epi32(v); }
+// The 16 lanes, each in [0, 255], as u8: shifted into int8's range,
+// narrowed (saturating; nothing saturates) and shifted back by XOR 0x80.
+inline void StoreU8(uint8_t* p, V v) {
+  const simde__m128i b = simde_mm512_cvtsepi32_epi8(simde_mm512_sub_epi32(v, Set1(128)));
+  simde_mm_storeu_si128(p, simde_mm_xor_si128(b, simde_mm_set1_epi8(int8_t(0x80))));
+}
 #else
 using V = __m512i;
 inline V Zero() { return _mm512_setzero_si512(); }
@@ -60,6 +70,12 @@ inline void Store16(int16_t* p, V v) {
   // The maskz form: the plain one starts from GCC 12's self-initialized
   // "undefined" register, which -Wmaybe-uninitialized reports.
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_maskz_cvtsepi32_epi16(0xffff, v));
+}
+inline V And(V a, V b) { return _mm512_and_si512(a, b); }
+inline V Popcount32(V v) { return _mm512_popcnt_epi32(v); }
+inline void StoreU8(uint8_t* p, V v) {
+  const __m128i b = _mm512_maskz_cvtsepi32_epi8(0xffff, _mm512_sub_epi32(v, Set1(128)));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_xor_si128(b, _mm_set1_epi8(int8_t(0x80))));
 }
 #endif
 
@@ -89,6 +105,16 @@ inline void StoreLanes(V v, int valid, int16_t* dst) {
   }
   int16_t tmp[kLanes];
   Store16(tmp, v);
+  for (int l = 0; l < valid; ++l) dst[l] = tmp[l];
+}
+
+inline void StoreLanes(V v, int valid, uint8_t* dst) {
+  if (valid == kLanes) {
+    StoreU8(dst, v);
+    return;
+  }
+  uint8_t tmp[kLanes];
+  StoreU8(tmp, v);
   for (int l = 0; l < valid; ++l) dst[l] = tmp[l];
 }
 
@@ -197,10 +223,42 @@ void ConvRowTapsU8Avx512(const ConvSpec& c, const TapsU8& tb, const uint8_t* pad
     Row(tb, base, pbase, c.out.w, c.co, corr_row, out_row);
 }
 
+void PointwiseBinaryAvx512(int64_t count, int words, const BitWord* a, int co, const BitWord* w,
+                           int16_t* out16, uint8_t* out8, int offset, int64_t out_stride,
+                           bool p_form, int16_t* pplane, int64_t pplane_stride) {
+  const int blocks = (co + kLanes - 1) / kLanes;
+  const uint32_t* w32 = reinterpret_cast<const uint32_t*>(w);
+  for (int64_t p = 0; p < count; ++p) {
+    const BitWord* ap = a + p * words;
+    int total = 0;
+    for (int k = 0; k < words; ++k) total += __builtin_popcountll(ap[k]);
+    if (p_form) pplane[p * pplane_stride] = int16_t(total);
+    // v = 2 cnt - total + offset, or the count itself (p form).
+    const V base = Set1(p_form ? 0 : offset - total);
+    for (int b = 0; b < blocks; ++b) {
+      const uint32_t* wb = w32 + int64_t(b) * words * 2 * kLanes;
+      V cnt = Zero();
+      for (int k = 0; k < words; ++k) {
+        const V lo = Set1(int32_t(uint32_t(ap[k]))), hi = Set1(int32_t(uint32_t(ap[k] >> 32)));
+        cnt = Add(cnt, Add(Popcount32(And(lo, Load(wb + 2 * k * kLanes))),
+                           Popcount32(And(hi, Load(wb + (2 * k + 1) * kLanes)))));
+      }
+      const V v = p_form ? cnt : Add(Add(cnt, cnt), base);
+      const int valid = co - b * kLanes < kLanes ? co - b * kLanes : kLanes;
+      if (out16)
+        StoreLanes(v, valid, out16 + p * out_stride + b * kLanes);
+      else
+        StoreLanes(v, valid, out8 + p * out_stride + b * kLanes);
+    }
+  }
+}
+
 #else  // no AVX-512 in this build: never called (FastIsaSupported says no)
 
 void ConvRowTapsU8Avx512(const ConvSpec&, const TapsU8&, const uint8_t*, const int16_t*, int, int,
                          int32_t*, int16_t*) {}
+void PointwiseBinaryAvx512(int64_t, int, const BitWord*, int, const BitWord*, int16_t*, uint8_t*,
+                           int, int64_t, bool, int16_t*, int64_t) {}
 
 #endif
 

@@ -1,8 +1,10 @@
 // AVX-512 kernels of the fast integer path (FastIsa::kAvx512, isa.h): the u8
 // taps convolutions (the stem and the grouped 3x3x3 convs) with VNNI's
-// VPDPBUSD, 16 output channels per 512-bit register. The avx512 variant runs
-// these and the AVX2 kernels for every other operator (an AVX-512 CPU has
-// AVX2). Call them only where FastIsaSupported(kAvx512).
+// VPDPBUSD and the first pointwise with VPOPCNTD, 16 output channels per
+// 512-bit register. The avx512 variant runs these and the AVX2 kernels for
+// every other operator (an AVX-512 CPU has AVX2). Call them only where
+// FastIsaSupported(kAvx512). The weight layouts are built by portable code
+// (fast_kernels.cc).
 //
 // The same source is built a second time on SIMDe's portable AVX-512
 // (namespace avx512_emulated, tests only), so its property tests run on
@@ -11,8 +13,10 @@
 #define BILLNET_ENGINE_KERNELS_FAST_FAST_KERNELS_AVX512_H_
 
 #include <cstdint>
+#include <vector>
 
 #include "billnet/topology.h"
+#include "kernels/fast/bitpack.h"
 #include "kernels/fast/fast_kernels_avx2.h"
 
 namespace billnet {
@@ -27,11 +31,29 @@ namespace billnet {
 void ConvRowTapsU8Avx512(const ConvSpec& c, const TapsU8& tb, const uint8_t* padded,
                          const int16_t* pplane, int t, int y, int32_t* out_row, int16_t* out16_row);
 
+// First pointwise of a CF on bits, as PointwiseBinaryAvx2 (same outputs,
+// modes and arguments) with VPOPCNTD: 16 outputs per register, each 64-bit
+// word of the position as two broadcast 32-bit halves ANDed with the 16
+// outputs' weight halves, counted and summed in int32 lanes (no byte counts
+// to flush). w: PackPointwiseBinaryAvx512's layout, [16-output block][word]
+// [low half, high half][16 lanes] uint32 in BitWords (zero lanes for the
+// padding outputs of the last block). Needs AVX512_VPOPCNTDQ besides the
+// variant's other features (FastIsaSupported(kAvx512) checks it).
+std::vector<BitWord> PackPointwiseBinaryAvx512(int ci, int co, const int8_t* w);
+void PointwiseBinaryAvx512(int64_t count, int words, const BitWord* a, int co, const BitWord* w,
+                           int16_t* out16, uint8_t* out8, int offset, int64_t out_stride,
+                           bool p_form = false, int16_t* pplane = nullptr,
+                           int64_t pplane_stride = 1);
+
 namespace avx512_emulated {
-// The kernel above compiled on SIMDe (libsimde-dev) instead of the CPU's
-// instructions: any x86-64 or ARM host runs it. Linked into the tests only.
+// The kernels above compiled on SIMDe (libsimde-dev) instead of the CPU's
+// instructions: any x86-64 or ARM host runs them. Linked into the tests only.
 void ConvRowTapsU8Avx512(const ConvSpec& c, const TapsU8& tb, const uint8_t* padded,
                          const int16_t* pplane, int t, int y, int32_t* out_row, int16_t* out16_row);
+void PointwiseBinaryAvx512(int64_t count, int words, const BitWord* a, int co, const BitWord* w,
+                           int16_t* out16, uint8_t* out8, int offset, int64_t out_stride,
+                           bool p_form = false, int16_t* pplane = nullptr,
+                           int64_t pplane_stride = 1);
 }  // namespace avx512_emulated
 
 }  // namespace billnet

@@ -35,7 +35,7 @@ bool FastIsaSupported(FastIsa isa) {
       // Includes the OS's ZMM state; the variant runs the AVX2 kernels too.
       return FastIsaSupported(FastIsa::kAvx2) && __builtin_cpu_supports("avx512f") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-             __builtin_cpu_supports("avx512vnni");
+             __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vpopcntdq");
 #else
       return false;
 #endif

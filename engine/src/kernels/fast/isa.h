@@ -4,9 +4,9 @@
 //   portable  the portable C++ kernels (fast_kernels.h; GCC target_clones)
 //   avx2      hand-written AVX2 kernels for the convolutions and thresholds
 //             (fast_kernels_avx2.h), the portable ones for the rest
-//   avx512    AVX-512 VNNI for the u8 convolutions (fast_kernels_avx512.h:
-//             needs AVX-512 F, BW, VL and VNNI), the avx2 variant's kernels
-//             for the rest
+//   avx512    AVX-512 VNNI for the u8 convolutions and VPOPCNTD for the
+//             first pointwise (fast_kernels_avx512.h: needs AVX-512 F, BW,
+//             VL, VNNI and VPOPCNTDQ), the avx2 variant's kernels for the rest
 //
 // BILLNET_FAST_ISA=portable|avx2|avx512 forces a variant; a variant the CPU
 // (or the build) lacks, or an unknown name, is reported once on stderr and
