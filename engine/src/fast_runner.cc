@@ -88,7 +88,7 @@ FastConv MakeFastConv(const ConvSpec& c, const std::vector<int8_t>& wi, ConvRole
 void ConvRowTapsU8(FastIsa isa, const ConvSpec& c, const FastConv& f, const uint8_t* padded,
                    const int16_t* pplane, int t, int y, int32_t* out_row, int16_t* out16_row) {
   if (isa == FastIsa::kAvx512)
-    ConvRowTapsU8Avx512(c, f.taps8_avx512, padded, pplane, t, y, out_row, out16_row);
+    Avx512Kernels().conv_u8(c, f.taps8_avx512, padded, pplane, t, y, out_row, out16_row);
   else
     ConvRowTapsU8Avx2(c, f.taps8, padded, pplane, t, y, out_row, out16_row);
 }
@@ -100,8 +100,8 @@ void PointwiseBinary(FastIsa isa, int64_t count, int words, const BitWord* a, in
                      int64_t out_stride, bool p_form = false, int16_t* pplane = nullptr,
                      int64_t pplane_stride = 1) {
   if (isa == FastIsa::kAvx512)
-    PointwiseBinaryAvx512(count, words, a, co, f.wpos_avx512.data(), out16, out8, offset,
-                          out_stride, p_form, pplane, pplane_stride);
+    Avx512Kernels().pointwise_binary(count, words, a, co, f.wpos_avx512.data(), out16, out8, offset,
+                                     out_stride, p_form, pplane, pplane_stride);
   else
     PointwiseBinaryAvx2(count, words, a, co, f.wpos_avx2.data(), out16, out8, offset, out_stride,
                         p_form, pplane, pplane_stride);

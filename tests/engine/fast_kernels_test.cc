@@ -20,6 +20,7 @@
 
 #include "billnet/session.h"
 #include "fast_runner.h"
+#include "prepared.h"
 #include "kernels/fast/bitpack.h"
 #include "kernels/fast/fast_kernels_avx2.h"
 #include "kernels/fast/fast_kernels_avx512.h"
@@ -1121,6 +1122,42 @@ TEST(FastSession, Billnet2xEqualsTheReferenceExactly) {
     ExpectFastEqualsReference(m, 2, 77);
   }
 }
+
+#if defined(BILLNET_HAVE_AVX512_EMULATED)
+TEST(FastSession, Avx512VariantOnSimdeEqualsTheReference) {
+  // The avx512 variant through the runner (its weight layouts, which form
+  // each layer takes, the AVX2 kernels it shares), with the AVX-512 kernels
+  // compiled on SIMDe, so hosts without AVX-512 check it whole: tiny and odd
+  // topologies (S3-S5) and BILLNET 2x at S5 (the stem, both u8 forms of the
+  // grouped convs, the p form), traces and state bit for bit.
+  if (!FastIsaSupported(FastIsa::kAvx2)) GTEST_SKIP() << "the variant needs AVX2";
+  struct Restore {
+    ~Restore() { SetAvx512KernelsForTesting(nullptr); }
+  } restore;
+  SetAvx512KernelsForTesting(&avx512_emulated::kTable);
+  ASSERT_TRUE(FastIsaSupported(FastIsa::kAvx512));
+  EXPECT_STREQ(KernelVariant(), "fast/avx512");
+  for (int s = 3; s <= 5; ++s)
+    for (const auto& [name, topo] : {std::pair{"tiny", TinyTopology()}, {"odd", OddTopology()}}) {
+      SCOPED_TRACE(std::string(name) + " stage s" + std::to_string(s));
+      auto m = RandomModel(Stage(s), 5, topo);
+      ASSERT_TRUE(m);
+      ExpectFastEqualsReference(m, 2, 500);
+    }
+  auto m = RandomModel(Stage::kS5, 7, Billnet2x());
+  ASSERT_TRUE(m);
+  int u8_layers = 0, p_form_layers = 0;
+  for (const auto& convs : m->prepared().fast->convs)
+    for (const auto& f : convs) {
+      u8_layers += f.u8 && f.taps8_avx512.lanes == kAvx512Lanes && !f.taps8_avx512.w.empty();
+      p_form_layers += f.p_form && !f.taps8_avx512.p_w.empty();
+    }
+  EXPECT_GE(u8_layers, 10);  // the stem and every grouped conv
+  EXPECT_GE(p_form_layers, 5);
+  SCOPED_TRACE("BILLNET 2x stage s5");
+  ExpectFastEqualsReference(m, 1, 77);
+}
+#endif
 
 TEST(FastSession, HotPathWithoutTraceAndRunBatchEqualTheReference) {
   for (int s = 3; s <= 5; ++s) {

@@ -263,6 +263,13 @@ void PointwiseBinaryAvx512(int64_t, int, const BitWord*, int, const BitWord*, in
 #endif
 
 #if defined(BILLNET_AVX512_EMULATE)
+const Avx512KernelTable kTable = {&ConvRowTapsU8Avx512, &PointwiseBinaryAvx512};
 }  // namespace avx512_emulated
+#else
+const Avx512KernelTable& Avx512Kernels() {
+  static const Avx512KernelTable kNative = {&ConvRowTapsU8Avx512, &PointwiseBinaryAvx512};
+  const Avx512KernelTable* t = Avx512KernelsForTesting();
+  return t ? *t : kNative;
+}
 #endif
 }  // namespace billnet

@@ -45,6 +45,22 @@ void PointwiseBinaryAvx512(int64_t count, int words, const BitWord* a, int co, c
                            bool p_form = false, int16_t* pplane = nullptr,
                            int64_t pplane_stride = 1);
 
+// The avx512 variant's kernels, as the runner calls them.
+struct Avx512KernelTable {
+  decltype(&ConvRowTapsU8Avx512) conv_u8;
+  decltype(&PointwiseBinaryAvx512) pointwise_binary;
+};
+// The CPU's kernels above, or the table a test set (SetAvx512KernelsForTesting).
+const Avx512KernelTable& Avx512Kernels();
+
+// Tests only: while set, the avx512 variant counts as supported wherever the
+// avx2 one is (FastIsaSupported), models loaded meanwhile get its weight
+// layouts, and its runners call `table`'s kernels (avx512_emulated::kTable)
+// instead of the CPU's: whole models run the variant on hosts without
+// AVX-512. nullptr restores the CPU's. Not for concurrent use.
+void SetAvx512KernelsForTesting(const Avx512KernelTable* table);
+const Avx512KernelTable* Avx512KernelsForTesting();
+
 namespace avx512_emulated {
 // The kernels above compiled on SIMDe (libsimde-dev) instead of the CPU's
 // instructions: any x86-64 or ARM host runs them. Linked into the tests only.
@@ -54,6 +70,8 @@ void PointwiseBinaryAvx512(int64_t count, int words, const BitWord* a, int co, c
                            int16_t* out16, uint8_t* out8, int offset, int64_t out_stride,
                            bool p_form = false, int16_t* pplane = nullptr,
                            int64_t pplane_stride = 1);
+// Those two, for SetAvx512KernelsForTesting.
+extern const Avx512KernelTable kTable;
 }  // namespace avx512_emulated
 
 }  // namespace billnet

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "kernels/fast/fast_kernels_avx512.h"
+
 namespace billnet {
 
 const char* FastIsaName(FastIsa isa) {
@@ -31,6 +33,7 @@ bool FastIsaSupported(FastIsa isa) {
       return false;
 #endif
     case FastIsa::kAvx512:
+      if (Avx512KernelsForTesting()) return FastIsaSupported(FastIsa::kAvx2);
 #if defined(BILLNET_FAST_AVX512) && defined(__x86_64__) && defined(__GNUC__)
       // Includes the OS's ZMM state; the variant runs the AVX2 kernels too.
       return FastIsaSupported(FastIsa::kAvx2) && __builtin_cpu_supports("avx512f") &&
@@ -45,7 +48,12 @@ bool FastIsaSupported(FastIsa isa) {
 
 namespace {
 constexpr FastIsa kAllIsas[] = {FastIsa::kPortable, FastIsa::kAvx2, FastIsa::kAvx512};
+std::atomic<const Avx512KernelTable*> avx512_for_testing{nullptr};
 }  // namespace
+
+void SetAvx512KernelsForTesting(const Avx512KernelTable* table) { avx512_for_testing.store(table); }
+
+const Avx512KernelTable* Avx512KernelsForTesting() { return avx512_for_testing.load(); }
 
 std::vector<FastIsa> SupportedFastIsas() {
   std::vector<FastIsa> out;
