@@ -5,8 +5,8 @@
 //     kernel is a stub that is never called;
 //   - for the tests, with BILLNET_AVX512_EMULATE on SIMDe's portable
 //     AVX-512 (namespace avx512_emulated), whatever the host.
-// The few vector operations go through the wrappers below, so both builds
-// compile the same kernel text.
+// The few vector operations go through the wrappers below, which call the
+// same intrinsics in both builds (X() adds SIMDe's prefix in the emulated one).
 #include "kernels/fast/fast_kernels_avx512.h"
 
 #include <cassert>
@@ -31,53 +31,43 @@ namespace avx512_emulated {
 
 namespace {
 
+// X(_mm512_add_epi32) names the CPU's intrinsic, or SIMDe's of the same
+// name (simde_mm512_add_epi32) in the emulated build: both builds make the
+// very same calls.
 #if defined(BILLNET_AVX512_EMULATE)
-using V = simde__m512i;
-inline V Zero() { return simde_mm512_setzero_si512(); }
-inline V Set1(int32_t v) { return simde_mm512_set1_epi32(v); }
-inline V Load(const void* p) { return simde_mm512_loadu_si512(p); }
-inline void Store(void* p, V v) { simde_mm512_storeu_si512(p, v); }
-inline V Add(V a, V b) { return simde_mm512_add_epi32(a, b); }
-inline V Sub(V a, V b) { return simde_mm512_sub_epi32(a, b); }
+#define X(name) simde##name
+#else
+#define X(name) name
+#endif
+
+using V = X(__m512i);
+inline V Zero() { return X(_mm512_setzero_si512)(); }
+inline V Set1(int32_t v) { return X(_mm512_set1_epi32)(v); }
+inline V Load(const void* p) { return X(_mm512_loadu_si512)(p); }
+inline void Store(void* p, V v) { X(_mm512_storeu_si512)(p, v); }
+inline V Add(V a, V b) { return X(_mm512_add_epi32)(a, b); }
+inline V Sub(V a, V b) { return X(_mm512_sub_epi32)(a, b); }
+inline V And(V a, V b) { return X(_mm512_and_si512)(a, b); }
 // acc + the sums of 4 products u8 (u) x s8 (w) per int32 lane.
-inline V DotU8S8(V acc, V u, V w) { return simde_mm512_dpbusd_epi32(acc, u, w); }
+inline V DotU8S8(V acc, V u, V w) { return X(_mm512_dpbusd_epi32)(acc, u, w); }
 // acc + the sums of 2 products int16 x int16 per int32 lane.
-inline V DotS16(V acc, V a, V b) { return simde_mm512_dpwssd_epi32(acc, a, b); }
-// The 16 lanes as int16 (saturating; the callers' sums fit).
-inline void Store16(int16_t* p, V v) {
-  simde_mm256_storeu_si256(p, simde_mm512_cvtsepi32_epi16(v));
-}
-inline V And(V a, V b) { return simde_mm512_and_si512(a, b); }
+inline V DotS16(V acc, V a, V b) { return X(_mm512_dpwssd_epi32)(acc, a, b); }
 // The number of 1 bits of each int32 lane.
-inline V Popcount32(V v) { return simde_mm512_popcnt_epi32(v); }
+inline V Popcount32(V v) { return X(_mm512_popcnt_epi32)(v); }
+// The 16 lanes as int16 (saturating; the callers' sums fit). The maskz form:
+// the plain one starts from GCC 12's self-initialized "undefined" register,
+// which -Wmaybe-uninitialized reports.
+inline void Store16(int16_t* p, V v) {
+  X(_mm256_storeu_si256)
+  (reinterpret_cast<X(__m256i)*>(p), X(_mm512_maskz_cvtsepi32_epi16)(0xffff, v));
+}
 // The 16 lanes, each in [0, 255], as u8: shifted into int8's range,
 // narrowed (saturating; nothing saturates) and shifted back by XOR 0x80.
 inline void StoreU8(uint8_t* p, V v) {
-  const simde__m128i b = simde_mm512_cvtsepi32_epi8(simde_mm512_sub_epi32(v, Set1(128)));
-  simde_mm_storeu_si128(p, simde_mm_xor_si128(b, simde_mm_set1_epi8(int8_t(0x80))));
+  const X(__m128i) b = X(_mm512_maskz_cvtsepi32_epi8)(0xffff, Sub(v, Set1(128)));
+  X(_mm_storeu_si128)
+  (reinterpret_cast<X(__m128i)*>(p), X(_mm_xor_si128)(b, X(_mm_set1_epi8)(int8_t(0x80))));
 }
-#else
-using V = __m512i;
-inline V Zero() { return _mm512_setzero_si512(); }
-inline V Set1(int32_t v) { return _mm512_set1_epi32(v); }
-inline V Load(const void* p) { return _mm512_loadu_si512(p); }
-inline void Store(void* p, V v) { _mm512_storeu_si512(p, v); }
-inline V Add(V a, V b) { return _mm512_add_epi32(a, b); }
-inline V Sub(V a, V b) { return _mm512_sub_epi32(a, b); }
-inline V DotU8S8(V acc, V u, V w) { return _mm512_dpbusd_epi32(acc, u, w); }
-inline V DotS16(V acc, V a, V b) { return _mm512_dpwssd_epi32(acc, a, b); }
-inline void Store16(int16_t* p, V v) {
-  // The maskz form: the plain one starts from GCC 12's self-initialized
-  // "undefined" register, which -Wmaybe-uninitialized reports.
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_maskz_cvtsepi32_epi16(0xffff, v));
-}
-inline V And(V a, V b) { return _mm512_and_si512(a, b); }
-inline V Popcount32(V v) { return _mm512_popcnt_epi32(v); }
-inline void StoreU8(uint8_t* p, V v) {
-  const __m128i b = _mm512_maskz_cvtsepi32_epi8(0xffff, _mm512_sub_epi32(v, Set1(128)));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_xor_si128(b, _mm_set1_epi8(int8_t(0x80))));
-}
-#endif
 
 constexpr int kLanes = kAvx512Lanes;
 
@@ -252,6 +242,8 @@ void PointwiseBinaryAvx512(int64_t count, int words, const BitWord* a, int co, c
     }
   }
 }
+
+#undef X
 
 #else  // no AVX-512 in this build: never called (FastIsaSupported says no)
 
