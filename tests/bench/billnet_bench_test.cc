@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -92,6 +93,24 @@ TEST(BillnetBench, JsonOnTinyTopology) {
       EXPECT_TRUE(Positive(s["gmacs_per_s"]));
       EXPECT_TRUE(Positive(s["macs_per_clip"]));
     }
+
+  // S3-S5 on every kernel variant the CPU has, in the same run: the portable
+  // one always, each variant at every integer stage and batch.
+  ASSERT_TRUE(j["variants"].is_array());
+  std::map<std::string, int> rows_per_variant;
+  for (const auto& v : j["variants"]) {
+    SCOPED_TRACE(v.dump());
+    const std::string name = v["variant"].get<std::string>();
+    EXPECT_EQ(name.rfind("fast/", 0), 0u);
+    ++rows_per_variant[name];
+    const std::string stage = v["stage"].get<std::string>();
+    EXPECT_TRUE(stage == "s3" || stage == "s4" || stage == "s5");
+    EXPECT_TRUE(v["batch"] == 1 || v["batch"] == 8);
+    EXPECT_TRUE(Positive(v["cpu_ms_per_clip"]));
+    EXPECT_TRUE(Positive(v["ratio_vs_default"]));
+  }
+  EXPECT_EQ(rows_per_variant.count("fast/portable"), 1u);
+  for (const auto& [name, n] : rows_per_variant) EXPECT_EQ(n, 6) << name;
 
   // Roofline: one measured rate per op.
   ASSERT_TRUE(j["roofline"]["instructions"].is_array());
