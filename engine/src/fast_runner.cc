@@ -451,8 +451,12 @@ void FastRunner::Cf(const BlockSpec& b, int first, const std::vector<FastConv>& 
       else
         std::copy(g32, g32 + n, gtr->ints.begin() + off);
     }
-    if (g16)
+    if (g16 && isa_ == FastIsa::kAvx512)
+      Avx512Kernels().pointwise_int16(gc.out.w, g16row, f2.pw_sets, rs.pw_tables.data(), row);
+    else if (g16)
       PointwiseInt16SubsetAvx2(gc.out.w, g16row, f2.pw_sets, rs.pw_tables.data(), row);
+    else if (isa_ == FastIsa::kAvx512)
+      Avx512Kernels().pointwise_int32(gc.out.w, g32, f2.pw_sets, rs.pw_tables.data(), row);
     else if (avx2)
       PointwiseInt32SubsetAvx2(gc.out.w, g32, f2.pw_sets, rs.pw_tables.data(), row);
     else

@@ -20,12 +20,12 @@
 
 #include "billnet/session.h"
 #include "fast_runner.h"
-#include "prepared.h"
 #include "kernels/fast/bitpack.h"
 #include "kernels/fast/fast_kernels_avx2.h"
 #include "kernels/fast/fast_kernels_avx512.h"
 #include "kernels/fast/isa.h"
 #include "kernels/reference.h"
+#include "prepared.h"
 #include "rng.h"
 #include "test_util.h"
 
@@ -371,45 +371,69 @@ TEST(FastKernelsAvx2, TapsConvMatchesReference) {
 // The second pointwise's subset-sum tables (PointwiseInt32SubsetAvx2 and
 // PointwiseInt16SubsetAvx2): partial groups of 4 channels, chunks of 8, 16
 // and 32 positions with partial ones at a row's end, partial 8-output blocks.
-TEST(FastKernelsAvx2, PointwiseTablesMatchReferenceOnInt16AndInt32) {
-  if (!FastIsaSupported(FastIsa::kAvx2)) GTEST_SKIP() << "no AVX2 here";
-  Rng rng(909);
-  for (int ci : {1, 2, 3, 8, 15, 16, 33, 64, 127, 128, 256}) {
-    for (int trial = 0; trial < 6; ++trial) {
-      const int co = 1 + int(rng.Below(trial < 3 ? 20 : 70));
-      // Trial 5: a longer run of positions.
-      const int64_t positions =
-          trial == 5 ? 60 + int64_t(rng.Below(150)) : 1 + int64_t(rng.Below(trial % 2 ? 13 : 40));
-      SCOPED_TRACE("seed 909 ci " + std::to_string(ci) + " co " + std::to_string(co) +
-                   " positions " + std::to_string(positions) + " trial " + std::to_string(trial));
-      const ConvSpec c =
-          Spec(Shape4{1, 1, int(positions), ci}, co, 1, {1, 1, 1}, {1, 1, 1}, {0, 0, 0});
-      // Trials 0 and 2: every weight -1 or +1 (every group's first or last table entry).
-      const auto w = trial == 0   ? std::vector<int8_t>(int64_t(co) * ci, -1)
-                     : trial == 2 ? std::vector<int8_t>(int64_t(co) * ci, 1)
-                                  : RandomSigns(rng, int64_t(co) * ci);
-      const auto sets = PackPointwiseSubsets(ci, co, w.data());
-      std::vector<int32_t> scratch(PointwiseSubsetScratch(ci), -5);
-      // int32 input: up to +-221,184 (DESIGN 2.1).
-      constexpr int32_t kMax = 221184;
-      std::vector<int32_t> x(positions * ci);
-      for (auto& v : x) v = trial == 0 ? kMax : trial == 1 ? -kMax : Extremish(rng, kMax);
-      std::vector<int32_t> want(positions * co);
-      Conv3dReference(c, x.data(), w.data(), want.data());
-      std::vector<int32_t> out(positions * co, 7);
-      PointwiseInt32SubsetAvx2(positions, x.data(), sets, scratch.data(), out.data());
-      EXPECT_EQ(out, want) << "int32 input, tables";
-      // int16 input: the full int16 range, garbage in the slack.
-      std::vector<int16_t> x16(positions * ci + kAvx2InputSlack, int16_t(-0x7abc));
-      for (int64_t i = 0; i < positions * ci; ++i)
-        x16[i] = int16_t(trial == 0   ? INT16_MAX
-                         : trial == 1 ? INT16_MIN
-                                      : Extremish(rng, INT16_MAX));
-      std::vector<int32_t> x32(x16.begin(), x16.begin() + positions * ci);
-      Conv3dReference(c, x32.data(), w.data(), want.data());
-      std::fill(out.begin(), out.end(), 7);
-      PointwiseInt16SubsetAvx2(positions, x16.data(), sets, scratch.data(), out.data());
-      EXPECT_EQ(out, want) << "int16 input, tables";
+// The second-pointwise table kernels this host can run (as U8Kernels; the
+// AVX-512 ones hand calls of at most 8 positions to AVX2, so they need it).
+struct PwTablesKernel {
+  std::string name;
+  void (*int32)(int64_t, const int32_t*, const PointwiseSubsets&, int32_t*, int32_t*);
+  void (*int16)(int64_t, const int16_t*, const PointwiseSubsets&, int32_t*, int32_t*);
+};
+std::vector<PwTablesKernel> PwTablesKernels() {
+  std::vector<PwTablesKernel> k;
+  if (!FastIsaSupported(FastIsa::kAvx2)) return k;
+  k.push_back({"avx2", &PointwiseInt32SubsetAvx2, &PointwiseInt16SubsetAvx2});
+  if (FastIsaSupported(FastIsa::kAvx512))
+    k.push_back({"avx512", &PointwiseInt32SubsetAvx512, &PointwiseInt16SubsetAvx512});
+#if defined(BILLNET_HAVE_AVX512_EMULATED)
+  k.push_back({"avx512 on SIMDe", &avx512_emulated::PointwiseInt32SubsetAvx512,
+               &avx512_emulated::PointwiseInt16SubsetAvx512});
+#endif
+  return k;
+}
+
+TEST(FastKernelsPointwiseTables, MatchReferenceOnInt16AndInt32) {
+  const auto kernels = PwTablesKernels();
+  if (kernels.empty()) GTEST_SKIP() << "no AVX2 here";
+  for (const PwTablesKernel& k : kernels) {
+    SCOPED_TRACE(k.name);
+    Rng rng(909);
+    for (int ci : {1, 2, 3, 8, 15, 16, 33, 64, 127, 128, 256}) {
+      for (int trial = 0; trial < 6; ++trial) {
+        const int co = 1 + int(rng.Below(trial < 3 ? 20 : 70));
+        // Trial 5: a longer run of positions.
+        const int64_t positions =
+            trial == 5 ? 60 + int64_t(rng.Below(150)) : 1 + int64_t(rng.Below(trial % 2 ? 13 : 40));
+        SCOPED_TRACE("seed 909 ci " + std::to_string(ci) + " co " + std::to_string(co) +
+                     " positions " + std::to_string(positions) + " trial " + std::to_string(trial));
+        const ConvSpec c =
+            Spec(Shape4{1, 1, int(positions), ci}, co, 1, {1, 1, 1}, {1, 1, 1}, {0, 0, 0});
+        // Trials 0 and 2: every weight -1 or +1 (every group's first or last table entry).
+        const auto w = trial == 0   ? std::vector<int8_t>(int64_t(co) * ci, -1)
+                       : trial == 2 ? std::vector<int8_t>(int64_t(co) * ci, 1)
+                                    : RandomSigns(rng, int64_t(co) * ci);
+        const auto sets = PackPointwiseSubsets(ci, co, w.data());
+        std::vector<int32_t> scratch(PointwiseSubsetScratch(ci), -5);
+        // int32 input: up to +-221,184 (DESIGN 2.1).
+        constexpr int32_t kMax = 221184;
+        std::vector<int32_t> x(positions * ci);
+        for (auto& v : x) v = trial == 0 ? kMax : trial == 1 ? -kMax : Extremish(rng, kMax);
+        std::vector<int32_t> want(positions * co);
+        Conv3dReference(c, x.data(), w.data(), want.data());
+        std::vector<int32_t> out(positions * co, 7);
+        k.int32(positions, x.data(), sets, scratch.data(), out.data());
+        EXPECT_EQ(out, want) << "int32 input, tables";
+        // int16 input: the full int16 range, garbage in the slack.
+        std::vector<int16_t> x16(positions * ci + kAvx2InputSlack, int16_t(-0x7abc));
+        for (int64_t i = 0; i < positions * ci; ++i)
+          x16[i] = int16_t(trial == 0   ? INT16_MAX
+                           : trial == 1 ? INT16_MIN
+                                        : Extremish(rng, INT16_MAX));
+        std::vector<int32_t> x32(x16.begin(), x16.begin() + positions * ci);
+        Conv3dReference(c, x32.data(), w.data(), want.data());
+        std::fill(out.begin(), out.end(), 7);
+        k.int16(positions, x16.data(), sets, scratch.data(), out.data());
+        EXPECT_EQ(out, want) << "int16 input, tables";
+      }
     }
   }
 }

@@ -422,10 +422,10 @@ PointwiseSubsets PackPointwiseSubsets(int ci, int co, const int8_t* w) {
 
 int64_t PointwiseSubsetScratch(int ci) {
   // For chunks of up to 32 positions: tile (32 per channel, 4 channels per
-  // group), tables (16 entries x 32 per group), results (8 x 32), 64-byte
-  // alignment.
+  // group), tables (16 entries x 32 per group), results (8 x 32 for AVX2,
+  // 16 x 32 for AVX-512), 64-byte alignment.
   const int64_t groups = (ci + 3) / 4;
-  return 128 * groups + 512 * groups + 256 + 16;
+  return 128 * groups + 512 * groups + 512 + 16;
 }
 
 // ------------------------------------------------------------------ pooling, norms

@@ -166,7 +166,8 @@ struct PointwiseSubsets {
   std::vector<uint16_t> entry;     // [co][groups]: 16 g + pattern, bit j: w[o][4g + j] = +1
 };
 PointwiseSubsets PackPointwiseSubsets(int ci, int co, const int8_t* w);
-// int32 scratch the kernels need for ci input channels (tile, tables, results).
+// int32 scratch the kernels (and their AVX-512 forms) need for ci input
+// channels (tile, tables, results).
 int64_t PointwiseSubsetScratch(int ci);
 // x: count x ci (channel-last); out: count x co.
 void PointwiseInt32SubsetAvx2(int64_t count, const int32_t* x, const PointwiseSubsets& s,

@@ -10,6 +10,7 @@
 #include "kernels/fast/fast_kernels_avx512.h"
 
 #include <cassert>
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
 
@@ -20,6 +21,13 @@
     defined(__AVX512VPOPCNTDQ__)
 #include <immintrin.h>
 #define BILLNET_AVX512_KERNELS 1
+// GCC 12's AVX-512 intrinsics (unpacks, lane shuffles, 256-to-512 casts,
+// narrowing moves) start from a self-initialized "undefined" register, which
+// -Wmaybe-uninitialized reports once they are inlined here: a false positive
+// inside the compiler's own header.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #endif
 
 namespace billnet {
@@ -54,17 +62,22 @@ inline V DotU8S8(V acc, V u, V w) { return X(_mm512_dpbusd_epi32)(acc, u, w); }
 inline V DotS16(V acc, V a, V b) { return X(_mm512_dpwssd_epi32)(acc, a, b); }
 // The number of 1 bits of each int32 lane.
 inline V Popcount32(V v) { return X(_mm512_popcnt_epi32)(v); }
-// The 16 lanes as int16 (saturating; the callers' sums fit). The maskz form:
-// the plain one starts from GCC 12's self-initialized "undefined" register,
-// which -Wmaybe-uninitialized reports.
+// 16 consecutive int16 as int32 lanes (two 256-bit widenings: SIMDe 0.7.4
+// has no _mm512_cvtepi16_epi32).
+inline V Load16Widened(const int16_t* p) {
+  const auto* q = reinterpret_cast<const X(__m128i)*>(p);
+  const X(__m256i) lo = X(_mm256_cvtepi16_epi32)(X(_mm_loadu_si128)(q));
+  const X(__m256i) hi = X(_mm256_cvtepi16_epi32)(X(_mm_loadu_si128)(q + 1));
+  return X(_mm512_inserti64x4)(X(_mm512_castsi256_si512)(lo), hi, 1);
+}
+// The 16 lanes as int16 (saturating; the callers' sums fit).
 inline void Store16(int16_t* p, V v) {
-  X(_mm256_storeu_si256)
-  (reinterpret_cast<X(__m256i)*>(p), X(_mm512_maskz_cvtsepi32_epi16)(0xffff, v));
+  X(_mm256_storeu_si256)(reinterpret_cast<X(__m256i)*>(p), X(_mm512_cvtsepi32_epi16)(v));
 }
 // The 16 lanes, each in [0, 255], as u8: shifted into int8's range,
 // narrowed (saturating; nothing saturates) and shifted back by XOR 0x80.
 inline void StoreU8(uint8_t* p, V v) {
-  const X(__m128i) b = X(_mm512_maskz_cvtsepi32_epi8)(0xffff, Sub(v, Set1(128)));
+  const X(__m128i) b = X(_mm512_cvtsepi32_epi8)(Sub(v, Set1(128)));
   X(_mm_storeu_si128)
   (reinterpret_cast<X(__m128i)*>(p), X(_mm_xor_si128)(b, X(_mm_set1_epi8)(int8_t(0x80))));
 }
@@ -191,7 +204,150 @@ void Row(const TapsU8& tb, const uint8_t* base, const int16_t* pbase, int out_w,
   }
 }
 
+// r[i] (row i, lanes j) becomes r[j] (column j, lanes i): 32-bit, then
+// 64-bit interleaves within the 128-bit lanes, then two rounds of 128-bit
+// lane shuffles.
+inline void Transpose16x16(V r[16]) {
+  V t[16], u[16];
+  for (int k = 0; k < 8; ++k) {
+    t[2 * k] = X(_mm512_unpacklo_epi32)(r[2 * k], r[2 * k + 1]);
+    t[2 * k + 1] = X(_mm512_unpackhi_epi32)(r[2 * k], r[2 * k + 1]);
+  }
+  // u[4k + e], 128-bit lane j: element e of lane j of rows 4k..4k+3.
+  for (int k = 0; k < 4; ++k) {
+    u[4 * k] = X(_mm512_unpacklo_epi64)(t[4 * k], t[4 * k + 2]);
+    u[4 * k + 1] = X(_mm512_unpackhi_epi64)(t[4 * k], t[4 * k + 2]);
+    u[4 * k + 2] = X(_mm512_unpacklo_epi64)(t[4 * k + 1], t[4 * k + 3]);
+    u[4 * k + 3] = X(_mm512_unpackhi_epi64)(t[4 * k + 1], t[4 * k + 3]);
+  }
+  // Column 4j + e: lane j of u[e], u[4 + e], u[8 + e], u[12 + e].
+  for (int e = 0; e < 4; ++e) {
+    const V v0 = X(_mm512_shuffle_i32x4)(u[e], u[4 + e], 0x44);
+    const V v1 = X(_mm512_shuffle_i32x4)(u[8 + e], u[12 + e], 0x44);
+    const V w0 = X(_mm512_shuffle_i32x4)(u[e], u[4 + e], 0xee);
+    const V w1 = X(_mm512_shuffle_i32x4)(u[8 + e], u[12 + e], 0xee);
+    r[e] = X(_mm512_shuffle_i32x4)(v0, v1, 0x88);
+    r[4 + e] = X(_mm512_shuffle_i32x4)(v0, v1, 0xdd);
+    r[8 + e] = X(_mm512_shuffle_i32x4)(w0, w1, 0x88);
+    r[12 + e] = X(_mm512_shuffle_i32x4)(w0, w1, 0xdd);
+  }
+}
+
+inline V LoadChannels(const int32_t* p) { return Load(p); }
+inline V LoadChannels(const int16_t* p) { return Load16Widened(p); }
+
+// How many of a chunk's np positions register v holds (0..16).
+inline int PositionsIn(int np, int v) {
+  const int left = np - v * kLanes;
+  return left < 0 ? 0 : left < kLanes ? left : kLanes;
+}
+
+// The subset-sum kernel of fast_kernels_avx2.h on 16-position registers
+// (NV of them per chunk): tile[c * NP + p] = x[p * ci + c] (0 past np and
+// past ci up to 4 groups), tables[(16 g + pattern) * NP + p], res[o * NP + p]
+// for 16 outputs at a time, transposed back into out[p * co + o].
+template <int NV, typename In>
+void SubsetChunk(const In* x, const PointwiseSubsets& s, int np, int32_t* tile, int32_t* tables,
+                 int32_t* res, int32_t* out) {
+  constexpr int NP = NV * kLanes;
+  const int ci = s.ci, co = s.co, groups = s.groups;
+  for (int v = 0; v < NV; ++v) {
+    const int pv = PositionsIn(np, v);
+    const In* xv = x + int64_t(v) * kLanes * ci;
+    int c = 0;
+    for (; c + kLanes <= ci; c += kLanes) {
+      V r[kLanes];
+      for (int k = 0; k < kLanes; ++k)
+        r[k] = k < pv ? LoadChannels(xv + int64_t(k) * ci + c) : Zero();
+      Transpose16x16(r);
+      for (int j = 0; j < kLanes; ++j) Store(tile + (c + j) * NP + v * kLanes, r[j]);
+    }
+    for (; c < 4 * groups; ++c)
+      for (int k = 0; k < kLanes; ++k)
+        tile[c * NP + v * kLanes + k] = c < ci && k < pv ? int32_t(xv[int64_t(k) * ci + c]) : 0;
+  }
+  // Tables: entry p = sum_j (bit j of p ? +1 : -1) x_4g+j.
+  for (int g = 0; g < groups; ++g)
+    for (int v = 0; v < NV; ++v) {
+      V d[4], e[16];
+      for (int j = 0; j < 4; ++j) d[j] = Load(tile + (4 * g + j) * NP + v * kLanes);
+      e[0] = Sub(Zero(), Add(Add(d[0], d[1]), Add(d[2], d[3])));
+      for (int j = 0; j < 4; ++j) d[j] = Add(d[j], d[j]);
+      for (int p = 1; p < 16; ++p) {
+        const int hb = p >= 8 ? 3 : p >= 4 ? 2 : p >= 2 ? 1 : 0;
+        e[p] = Add(e[p & ~(1 << hb)], d[hb]);
+      }
+      for (int p = 0; p < 16; ++p) Store(tables + (16 * g + p) * NP + v * kLanes, e[p]);
+    }
+  // Outputs, 16 at a time.
+  for (int o0 = 0; o0 < co; o0 += kLanes) {
+    const int no = co - o0 < kLanes ? co - o0 : kLanes;
+    for (int j = 0; j < kLanes; ++j) {
+      V a[NV], b[NV];
+      for (int v = 0; v < NV; ++v) a[v] = b[v] = Zero();
+      if (j < no) {
+        const uint16_t* en = s.entry.data() + int64_t(o0 + j) * groups;
+        int g = 0;
+        for (; g + 2 <= groups; g += 2) {
+          const int32_t* p0 = tables + int64_t(en[g]) * NP;
+          const int32_t* p1 = tables + int64_t(en[g + 1]) * NP;
+          for (int v = 0; v < NV; ++v) {
+            a[v] = Add(a[v], Load(p0 + v * kLanes));
+            b[v] = Add(b[v], Load(p1 + v * kLanes));
+          }
+        }
+        if (g < groups)
+          for (int v = 0; v < NV; ++v)
+            a[v] = Add(a[v], Load(tables + int64_t(en[g]) * NP + v * kLanes));
+      }
+      for (int v = 0; v < NV; ++v) Store(res + j * NP + v * kLanes, Add(a[v], b[v]));
+    }
+    for (int v = 0; v < NV; ++v) {
+      V r[kLanes];
+      for (int j = 0; j < kLanes; ++j) r[j] = Load(res + j * NP + v * kLanes);
+      Transpose16x16(r);
+      const int pv = PositionsIn(np, v);
+      for (int k = 0; k < pv; ++k) StoreLanes(r[k], no, out + int64_t(v * kLanes + k) * co + o0);
+    }
+  }
+}
+
+// Chunks of up to 32 positions; a whole call of at most 8 positions (the
+// 8-wide rows of BILLNET 2x's mor2/mor3) goes to the AVX2 kernel, whose
+// 8-lane registers it fills.
+template <typename In>
+void SubsetDriver(int64_t count, const In* x, const PointwiseSubsets& s, int32_t* scratch,
+                  int32_t* out) {
+  int32_t* tile =
+      reinterpret_cast<int32_t*>((reinterpret_cast<uintptr_t>(scratch) + 63) & ~uintptr_t(63));
+  int32_t* tables = tile + 128 * int64_t(s.groups);
+  int32_t* res = tables + 512 * int64_t(s.groups);
+  for (int64_t p = 0; p < count; p += 2 * kLanes) {
+    const int np = count - p < 2 * kLanes ? int(count - p) : 2 * kLanes;
+    if (np > kLanes)
+      SubsetChunk<2>(x + p * s.ci, s, np, tile, tables, res, out + p * s.co);
+    else
+      SubsetChunk<1>(x + p * s.ci, s, np, tile, tables, res, out + p * s.co);
+  }
+}
+
 }  // namespace
+
+void PointwiseInt32SubsetAvx512(int64_t count, const int32_t* x, const PointwiseSubsets& s,
+                                int32_t* scratch, int32_t* out) {
+  if (count <= kAvx2Lanes)
+    PointwiseInt32SubsetAvx2(count, x, s, scratch, out);
+  else
+    SubsetDriver(count, x, s, scratch, out);
+}
+
+void PointwiseInt16SubsetAvx512(int64_t count, const int16_t* x, const PointwiseSubsets& s,
+                                int32_t* scratch, int32_t* out) {
+  if (count <= kAvx2Lanes)
+    PointwiseInt16SubsetAvx2(count, x, s, scratch, out);
+  else
+    SubsetDriver(count, x, s, scratch, out);
+}
 
 void ConvRowTapsU8Avx512(const ConvSpec& c, const TapsU8& tb, const uint8_t* padded,
                          const int16_t* pplane, int t, int y, int32_t* out_row,
@@ -251,15 +407,22 @@ void ConvRowTapsU8Avx512(const ConvSpec&, const TapsU8&, const uint8_t*, const i
                          int32_t*, int16_t*) {}
 void PointwiseBinaryAvx512(int64_t, int, const BitWord*, int, const BitWord*, int16_t*, uint8_t*,
                            int, int64_t, bool, int16_t*, int64_t) {}
+void PointwiseInt32SubsetAvx512(int64_t, const int32_t*, const PointwiseSubsets&, int32_t*,
+                                int32_t*) {}
+void PointwiseInt16SubsetAvx512(int64_t, const int16_t*, const PointwiseSubsets&, int32_t*,
+                                int32_t*) {}
 
 #endif
 
 #if defined(BILLNET_AVX512_EMULATE)
-const Avx512KernelTable kTable = {&ConvRowTapsU8Avx512, &PointwiseBinaryAvx512};
+const Avx512KernelTable kTable = {&ConvRowTapsU8Avx512, &PointwiseBinaryAvx512,
+                                  &PointwiseInt32SubsetAvx512, &PointwiseInt16SubsetAvx512};
 }  // namespace avx512_emulated
 #else
 const Avx512KernelTable& Avx512Kernels() {
-  static const Avx512KernelTable kNative = {&ConvRowTapsU8Avx512, &PointwiseBinaryAvx512};
+  static const Avx512KernelTable kNative = {&ConvRowTapsU8Avx512, &PointwiseBinaryAvx512,
+                                            &PointwiseInt32SubsetAvx512,
+                                            &PointwiseInt16SubsetAvx512};
   const Avx512KernelTable* t = Avx512KernelsForTesting();
   return t ? *t : kNative;
 }

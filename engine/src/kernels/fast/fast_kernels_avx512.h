@@ -1,7 +1,8 @@
 // AVX-512 kernels of the fast integer path (FastIsa::kAvx512, isa.h): the u8
 // taps convolutions (the stem and the grouped 3x3x3 convs) with VNNI's
 // VPDPBUSD and the first pointwise with VPOPCNTD, 16 output channels per
-// 512-bit register. The avx512 variant runs these and the AVX2 kernels for
+// 512-bit register, and the second pointwise's subset-sum tables on 16
+// positions per register. The avx512 variant runs these and the AVX2 kernels for
 // every other operator (an AVX-512 CPU has AVX2). Call them only where
 // FastIsaSupported(kAvx512). The weight layouts are built by portable code
 // (fast_kernels.cc).
@@ -45,10 +46,22 @@ void PointwiseBinaryAvx512(int64_t count, int words, const BitWord* a, int co, c
                            bool p_form = false, int16_t* pplane = nullptr,
                            int64_t pplane_stride = 1);
 
+// Second pointwise by subset-sum tables, as PointwiseInt32SubsetAvx2 /
+// PointwiseInt16SubsetAvx2 (same layout PackPointwiseSubsets, same scratch
+// PointwiseSubsetScratch, same results) on 16-position registers: chunks of
+// up to 32 positions, 16x16 transposes in and out, 16 outputs at a time. A
+// call of at most 8 positions runs the AVX2 kernel (its registers hold 8).
+void PointwiseInt32SubsetAvx512(int64_t count, const int32_t* x, const PointwiseSubsets& s,
+                                int32_t* scratch, int32_t* out);
+void PointwiseInt16SubsetAvx512(int64_t count, const int16_t* x, const PointwiseSubsets& s,
+                                int32_t* scratch, int32_t* out);
+
 // The avx512 variant's kernels, as the runner calls them.
 struct Avx512KernelTable {
   decltype(&ConvRowTapsU8Avx512) conv_u8;
   decltype(&PointwiseBinaryAvx512) pointwise_binary;
+  decltype(&PointwiseInt32SubsetAvx512) pointwise_int32;
+  decltype(&PointwiseInt16SubsetAvx512) pointwise_int16;
 };
 // The CPU's kernels above, or the table a test set (SetAvx512KernelsForTesting).
 const Avx512KernelTable& Avx512Kernels();
@@ -70,7 +83,11 @@ void PointwiseBinaryAvx512(int64_t count, int words, const BitWord* a, int co, c
                            int16_t* out16, uint8_t* out8, int offset, int64_t out_stride,
                            bool p_form = false, int16_t* pplane = nullptr,
                            int64_t pplane_stride = 1);
-// Those two, for SetAvx512KernelsForTesting.
+void PointwiseInt32SubsetAvx512(int64_t count, const int32_t* x, const PointwiseSubsets& s,
+                                int32_t* scratch, int32_t* out);
+void PointwiseInt16SubsetAvx512(int64_t count, const int16_t* x, const PointwiseSubsets& s,
+                                int32_t* scratch, int32_t* out);
+// Those, for SetAvx512KernelsForTesting.
 extern const Avx512KernelTable kTable;
 }  // namespace avx512_emulated
 
