@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -659,6 +660,31 @@ TEST(FastKernels, FloatLstmStepIsTheReferenceBitForBit) {
 
 // ------------------------------------------------------------ whole models
 
+// A random grouped 3x3x3 conv: 1..max_groups groups of 1..max_cig input
+// channels, 1-12 or 1-40 outputs each (odd / even trials), input up to 4 x
+// max_h x max_w; the CF's stride 1 and pad 1 on two trials of three, other
+// strides and paddings on the third. nullopt where the padded input is
+// smaller than the kernel.
+std::optional<ConvSpec> RandomGroupedConv(Rng& rng, int trial, int max_groups, int max_cig,
+                                          int max_h, int max_w) {
+  const int groups = 1 + int(rng.Below(max_groups));
+  const int cig = 1 + int(rng.Below(max_cig));
+  const int cog = 1 + int(rng.Below(trial % 2 ? 12 : 40));
+  const Shape4 in{int(1 + rng.Below(4)), int(1 + rng.Below(max_h)), int(1 + rng.Below(max_w)),
+                  groups * cig};
+  const bool cf = trial % 3 != 2;
+  const std::array<int, 3> s =
+      cf ? std::array<int, 3>{1, 1, 1}
+         : std::array<int, 3>{int(1 + rng.Below(2)), int(1 + rng.Below(2)), int(1 + rng.Below(2))};
+  const std::array<int, 3> p =
+      cf ? std::array<int, 3>{1, 1, 1}
+         : std::array<int, 3>{int(rng.Below(2)), int(rng.Below(3)), int(rng.Below(2))};
+  const ConvSpec c = Spec(in, groups * cog, groups, {3, 3, 3}, s, p);
+  if (c.in.t + 2 * c.pt < c.kt || c.in.h + 2 * c.ph < c.kh || c.in.w + 2 * c.pw < c.kw)
+    return std::nullopt;
+  return c;
+}
+
 // The u8 taps kernels this host can run: AVX2 and AVX-512 where the CPU has
 // them, and the AVX-512 kernel compiled on SIMDe everywhere (when built).
 using U8RowFn = void (*)(const ConvSpec&, const TapsU8&, const uint8_t*, const int16_t*, int, int,
@@ -756,22 +782,9 @@ TEST(FastKernelsU8Taps, GroupedConvMatchesReference) {
     Rng rng(1010);
     int run = 0;
     for (int trial = 0; trial < 120; ++trial) {
-      const int groups = 1 + int(rng.Below(8));
-      const int cig = 1 + int(rng.Below(trial < 80 ? 9 : 20));
-      const int cog = 1 + int(rng.Below(trial % 2 ? 12 : 40));
-      const Shape4 in{int(1 + rng.Below(4)), int(1 + rng.Below(7)), int(1 + rng.Below(19)),
-                      groups * cig};
-      const bool cf = trial % 3 != 2;
-      const std::array<int, 3> s =
-          cf ? std::array<int, 3>{1, 1, 1}
-             : std::array<int, 3>{int(1 + rng.Below(2)), int(1 + rng.Below(2)),
-                                  int(1 + rng.Below(2))};
-      const std::array<int, 3> p =
-          cf ? std::array<int, 3>{1, 1, 1}
-             : std::array<int, 3>{int(rng.Below(2)), int(rng.Below(3)), int(rng.Below(2))};
-      const ConvSpec c = Spec(in, groups * cog, groups, {3, 3, 3}, s, p);
-      if (c.in.t + 2 * c.pt < c.kt || c.in.h + 2 * c.ph < c.kh || c.in.w + 2 * c.pw < c.kw)
-        continue;
+      const auto spec = RandomGroupedConv(rng, trial, 8, trial < 80 ? 9 : 20, 7, 19);
+      if (!spec) continue;
+      const ConvSpec& c = *spec;
       const int32_t m = trial % 4 == 0 ? 127 : trial % 4 == 1 ? 64 : int32_t(1 + rng.Below(127));
       // AVX2's int16 lanes bound the shapes (the runner keeps int16 there);
       // VNNI's int32 lanes do not.
@@ -811,22 +824,9 @@ TEST(FastKernelsU8Taps, PFormGroupedConvMatchesReference) {
     Rng rng(1414);
     int run = 0, flushed = 0;
     for (int trial = 0; trial < 90; ++trial) {
-      const int groups = 1 + int(rng.Below(5));
-      const int cig = 1 + int(rng.Below(trial < 40 ? 12 : 40));
-      const int cog = 1 + int(rng.Below(trial % 2 ? 12 : 40));
-      const Shape4 in{int(1 + rng.Below(4)), int(1 + rng.Below(6)), int(1 + rng.Below(13)),
-                      groups * cig};
-      const bool cf = trial % 3 != 2;
-      const std::array<int, 3> s =
-          cf ? std::array<int, 3>{1, 1, 1}
-             : std::array<int, 3>{int(1 + rng.Below(2)), int(1 + rng.Below(2)),
-                                  int(1 + rng.Below(2))};
-      const std::array<int, 3> p =
-          cf ? std::array<int, 3>{1, 1, 1}
-             : std::array<int, 3>{int(rng.Below(2)), int(rng.Below(3)), int(rng.Below(2))};
-      const ConvSpec c = Spec(in, groups * cog, groups, {3, 3, 3}, s, p);
-      if (c.in.t + 2 * c.pt < c.kt || c.in.h + 2 * c.ph < c.kh || c.in.w + 2 * c.pw < c.kw)
-        continue;
+      const auto spec = RandomGroupedConv(rng, trial, 5, trial < 40 ? 12 : 40, 6, 13);
+      if (!spec) continue;
+      const ConvSpec& c = *spec;
       const int pmax = trial % 4 == 0 ? 255 : trial % 4 == 1 ? 128 : int(1 + rng.Below(255));
       const int flush = TapsU8PFormFlushRuns(c, pmax);
       if (avx2 && flush == 0) continue;

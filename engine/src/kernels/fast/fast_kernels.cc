@@ -428,6 +428,14 @@ int64_t PointwiseSubsetScratch(int ci) {
   return 128 * groups + 512 * groups + 512 + 16;
 }
 
+SubsetScratchParts SubsetScratchAt(int32_t* scratch, int groups) {
+  SubsetScratchParts p;
+  p.tile = reinterpret_cast<int32_t*>((reinterpret_cast<uintptr_t>(scratch) + 63) & ~uintptr_t(63));
+  p.tables = p.tile + 128 * int64_t(groups);
+  p.res = p.tables + 512 * int64_t(groups);
+  return p;
+}
+
 // ------------------------------------------------------------------ pooling, norms
 
 BILLNET_INT_KERNEL

@@ -483,10 +483,7 @@ void SubsetChunk(const In* x, const PointwiseSubsets& s, int np, int32_t* tile, 
 template <typename In>
 void PointwiseSubsetDriver(int64_t count, const In* x, const PointwiseSubsets& s, int32_t* scratch,
                            int32_t* out) {
-  int32_t* tile =
-      reinterpret_cast<int32_t*>((reinterpret_cast<uintptr_t>(scratch) + 63) & ~uintptr_t(63));
-  int32_t* tables = tile + 128 * int64_t(s.groups);
-  int32_t* res = tables + 512 * int64_t(s.groups);
+  const auto [tile, tables, res] = SubsetScratchAt(scratch, s.groups);
   for (int64_t p = 0; p < count; p += 4 * kAvx2Lanes) {
     const int np = count - p < 4 * kAvx2Lanes ? int(count - p) : 4 * kAvx2Lanes;
     const In* xp = x + p * s.ci;

@@ -169,6 +169,16 @@ PointwiseSubsets PackPointwiseSubsets(int ci, int co, const int8_t* w);
 // int32 scratch the kernels (and their AVX-512 forms) need for ci input
 // channels (tile, tables, results).
 int64_t PointwiseSubsetScratch(int ci);
+// Where the parts of that scratch start for `groups` groups: the tile (4
+// channels x 32 positions per group), the tables (16 entries x 32 positions
+// per group) and the results (16 outputs x 32 positions), the tile 64-byte
+// aligned.
+struct SubsetScratchParts {
+  int32_t* tile;
+  int32_t* tables;
+  int32_t* res;
+};
+SubsetScratchParts SubsetScratchAt(int32_t* scratch, int groups);
 // x: count x ci (channel-last); out: count x co.
 void PointwiseInt32SubsetAvx2(int64_t count, const int32_t* x, const PointwiseSubsets& s,
                               int32_t* scratch, int32_t* out);

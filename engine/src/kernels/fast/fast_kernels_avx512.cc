@@ -90,34 +90,20 @@ inline V Broadcast32(const void* p) {
   return Set1(v);
 }
 
-// Stores one register of 16 lanes, of which `valid` (1..16) are real.
-inline void StoreLanes(V v, int valid, int32_t* dst) {
-  if (valid == kLanes) {
-    Store(dst, v);
-    return;
-  }
-  int32_t tmp[kLanes];
-  Store(tmp, v);
-  for (int l = 0; l < valid; ++l) dst[l] = tmp[l];
-}
+// The 16 lanes as int32, int16 or u8.
+inline void StoreAs(int32_t* p, V v) { Store(p, v); }
+inline void StoreAs(int16_t* p, V v) { Store16(p, v); }
+inline void StoreAs(uint8_t* p, V v) { StoreU8(p, v); }
 
-inline void StoreLanes(V v, int valid, int16_t* dst) {
+// Stores one register, of which `valid` (1..16) lanes are real.
+template <typename T>
+inline void StoreLanes(V v, int valid, T* dst) {
   if (valid == kLanes) {
-    Store16(dst, v);
+    StoreAs(dst, v);
     return;
   }
-  int16_t tmp[kLanes];
-  Store16(tmp, v);
-  for (int l = 0; l < valid; ++l) dst[l] = tmp[l];
-}
-
-inline void StoreLanes(V v, int valid, uint8_t* dst) {
-  if (valid == kLanes) {
-    StoreU8(dst, v);
-    return;
-  }
-  uint8_t tmp[kLanes];
-  StoreU8(tmp, v);
+  T tmp[kLanes];
+  StoreAs(tmp, v);
   for (int l = 0; l < valid; ++l) dst[l] = tmp[l];
 }
 
@@ -318,10 +304,7 @@ void SubsetChunk(const In* x, const PointwiseSubsets& s, int np, int32_t* tile, 
 template <typename In>
 void SubsetDriver(int64_t count, const In* x, const PointwiseSubsets& s, int32_t* scratch,
                   int32_t* out) {
-  int32_t* tile =
-      reinterpret_cast<int32_t*>((reinterpret_cast<uintptr_t>(scratch) + 63) & ~uintptr_t(63));
-  int32_t* tables = tile + 128 * int64_t(s.groups);
-  int32_t* res = tables + 512 * int64_t(s.groups);
+  const auto [tile, tables, res] = SubsetScratchAt(scratch, s.groups);
   for (int64_t p = 0; p < count; p += 2 * kLanes) {
     const int np = count - p < 2 * kLanes ? int(count - p) : 2 * kLanes;
     if (np > kLanes)
