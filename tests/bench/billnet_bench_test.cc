@@ -148,6 +148,17 @@ TEST(BillnetBench, JsonOnTinyTopology) {
       EXPECT_TRUE(Positive(l["limit_fraction"]));
       // The binary first pointwise is the only popcount layer.
       EXPECT_EQ(l["roofline_op"] == "popcount", lc.input_bits_true <= 1);
+      // And the layer on every variant, each once, the portable one included.
+      ASSERT_TRUE(l["by_variant"].is_array());
+      std::map<std::string, int> seen;
+      for (const auto& v : l["by_variant"]) {
+        ++seen[v["variant"].get<std::string>()];
+        EXPECT_TRUE(v["fast_kernel"].is_string());
+        EXPECT_TRUE(Positive(v["cpu_us"]));
+      }
+      EXPECT_EQ(seen.size(), rows_per_variant.size());
+      EXPECT_EQ(seen.count("fast/portable"), 1u);
+      for (const auto& [name, n] : seen) EXPECT_EQ(n, 1) << name;
     }
   }
   EXPECT_EQ(li, j["layers"].size());
