@@ -163,6 +163,8 @@ json ParseReport(const Result& r) {
                             "max_s",
                             "e2e_p50_s",
                             "e2e_p99_s",
+                            "send_lag_p99_s",
+                            "send_lag_max_s",
                             "dropped_windows",
                             "lost_streams",
                             "errors",
@@ -217,6 +219,9 @@ TEST(LoadTest, ScaledStreams) {
   EXPECT_GT(j["p99_s"].get<double>(), 0);
   EXPECT_GE(j["p99_s"].get<double>(), j["p50_s"].get<double>());
   EXPECT_GT(j["e2e_p99_s"].get<double>(), 0);
+  // Lateness is never negative: nothing is sent before its time.
+  EXPECT_GE(j["send_lag_p99_s"].get<double>(), 0);
+  EXPECT_GE(j["send_lag_max_s"].get<double>(), j["send_lag_p99_s"].get<double>());
   EXPECT_GT(j["server_rss_mb"].get<double>(), 0);
   EXPECT_FALSE(j["server_rss_mb_series"].empty());
   ExpectWindowCount(j, 3, 4, 6, 8);

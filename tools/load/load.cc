@@ -405,6 +405,9 @@ int Run(const Options& o, std::ostream& out, std::ostream& err) {
     events.push({start_at[i], i, -1});
   }
   double next_sample = 0;
+  // How late the scheduler marks each event due (a stream's start or a
+  // packet): the generator's own pacing error, which bursts the server's input.
+  std::vector<double> send_lag;
   while (!events.empty()) {
     const double next = std::min(events.top().at, next_sample);
     std::this_thread::sleep_until(shared.origin + std::chrono::duration_cast<Clock::duration>(
@@ -417,6 +420,7 @@ int Run(const Options& o, std::ostream& out, std::ostream& err) {
     while (!events.empty() && events.top().at <= now) {
       const Event e = events.top();
       events.pop();
+      send_lag.push_back(now - e.at);
       LoadStream* s = streams[e.stream].get();
       if (e.packet < 0) {
         s->Start(stubs[e.stream % connections].get(), [&] {
@@ -526,6 +530,8 @@ int Run(const Options& o, std::ostream& out, std::ostream& err) {
   r["max_s"] = round6(Quantile(total, 1));
   r["e2e_p50_s"] = round6(Quantile(e2e, 0.5));
   r["e2e_p99_s"] = round6(Quantile(e2e, 0.99));
+  r["send_lag_p99_s"] = round6(Quantile(send_lag, 0.99));
+  r["send_lag_max_s"] = round6(Quantile(send_lag, 1));
   r["dropped_windows"] = dropped;
   r["lost_streams"] = lost;
   r["errors"] = errors;
