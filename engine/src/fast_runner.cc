@@ -40,24 +40,25 @@ FastConv MakeFastConv(const ConvSpec& c, const std::vector<int8_t>& wi, ConvRole
       // u8 x s8 where the input maps onto u8 and int16 accumulation is exact:
       // the stem (u = pixel, v = 2u - 255, border u = 0) and grouped convs
       // with 2 ci <= 255 (u = v + ci, border u = ci).
+      // The u8 form's v = scale u - shift, and u in the border.
+      int scale = 1, shift = 0, border = 0;
       if (avx2 && stem && TapsU8Fits(c, 255)) {
         f.u8 = true;
-        f.taps8 = PackTapsU8(c, wi.data(), 2, 255, 0);
+        scale = 2, shift = 255, border = 0;
       } else if (avx2 && !stem && 2 * max_in <= 255 && TapsU8Fits(c, int(2 * max_in))) {
         f.u8 = true;
-        f.u8_offset = int(max_in);
-        f.taps8 = PackTapsU8(c, wi.data(), 1, int(max_in), int(max_in));
+        f.u8_offset = shift = border = int(max_in);
       } else if (avx2 && !stem && pmax <= 255 && TapsU8PFormFlushRuns(c, pmax) > 0) {
         f.u8 = f.p_form = true;
-        f.taps8 = PackTapsU8PForm(c, wi.data(), pmax);
       }
+      auto pack_u8 = [&](int lanes) {
+        return f.p_form ? PackTapsU8PForm(c, wi.data(), pmax, lanes)
+                        : PackTapsU8(c, wi.data(), scale, shift, border, lanes);
+      };
+      if (f.u8) f.taps8 = pack_u8(kAvx2Lanes);
       // avx512: the same form on 16 lanes (VNNI accumulates in int32, so its
       // own limits are wider than the rules above; they choose for both).
-      if (f.u8 && FastIsaSupported(FastIsa::kAvx512))
-        f.taps8_avx512 = f.p_form
-                             ? PackTapsU8PForm(c, wi.data(), pmax, kAvx512Lanes)
-                             : PackTapsU8(c, wi.data(), f.taps8.scale, stem ? 255 : f.u8_offset,
-                                          stem ? 0 : f.u8_offset, kAvx512Lanes);
+      if (f.u8 && FastIsaSupported(FastIsa::kAvx512)) f.taps8_avx512 = pack_u8(kAvx512Lanes);
       break;
     }
     case ConvRole::kPointwiseBinary: {
@@ -105,6 +106,23 @@ void PointwiseBinary(FastIsa isa, int64_t count, int words, const BitWord* a, in
   else
     PointwiseBinaryAvx2(count, words, a, co, f.wpos_avx2.data(), out16, out8, offset, out_stride,
                         p_form, pplane, pplane_stride);
+}
+
+// A second pointwise by subset-sum tables in the variant's width (avx2 or
+// avx512), on the int16 rows of an out16 grouped conv or on int32 rows.
+void PointwiseTables(FastIsa isa, int64_t count, const int16_t* x, const PointwiseSubsets& s,
+                     int32_t* scratch, int32_t* out) {
+  if (isa == FastIsa::kAvx512)
+    Avx512Kernels().pointwise_int16(count, x, s, scratch, out);
+  else
+    PointwiseInt16SubsetAvx2(count, x, s, scratch, out);
+}
+void PointwiseTables(FastIsa isa, int64_t count, const int32_t* x, const PointwiseSubsets& s,
+                     int32_t* scratch, int32_t* out) {
+  if (isa == FastIsa::kAvx512)
+    Avx512Kernels().pointwise_int32(count, x, s, scratch, out);
+  else
+    PointwiseInt32SubsetAvx2(count, x, s, scratch, out);
 }
 
 }  // namespace
@@ -451,14 +469,10 @@ void FastRunner::Cf(const BlockSpec& b, int first, const std::vector<FastConv>& 
       else
         std::copy(g32, g32 + n, gtr->ints.begin() + off);
     }
-    if (g16 && isa_ == FastIsa::kAvx512)
-      Avx512Kernels().pointwise_int16(gc.out.w, g16row, f2.pw_sets, rs.pw_tables.data(), row);
-    else if (g16)
-      PointwiseInt16SubsetAvx2(gc.out.w, g16row, f2.pw_sets, rs.pw_tables.data(), row);
-    else if (isa_ == FastIsa::kAvx512)
-      Avx512Kernels().pointwise_int32(gc.out.w, g32, f2.pw_sets, rs.pw_tables.data(), row);
+    if (g16)
+      PointwiseTables(isa_, gc.out.w, g16row, f2.pw_sets, rs.pw_tables.data(), row);
     else if (avx2)
-      PointwiseInt32SubsetAvx2(gc.out.w, g32, f2.pw_sets, rs.pw_tables.data(), row);
+      PointwiseTables(isa_, gc.out.w, g32, f2.pw_sets, rs.pw_tables.data(), row);
     else
       PointwiseInt32Portable(gc.out.w, cm, g32, pw2.co, f2.wpos_mask.data(), row);
   };
