@@ -255,9 +255,11 @@ FastRunner::FastRunner(const Model& model, FastIsa isa)
     auto bits_of = [](const Shape4& s) { return s.positions() * WordsFor(s.c); };
     if (b.kind == BlockKind::kStem) {
       const ConvSpec& c = b.convs[0];
-      stem_in_.assign(PaddedInputShape(c).elements() + kAvx2InputSlack, 0);
+      // One padded input: u8 pixels where the stem runs on u8, else int16.
       if (UsesAvx2Kernels(isa) && fc[0].u8)
         stem_in8_.assign(PaddedInputShape(c).elements() + kAvx2InputSlack, 0);
+      else
+        stem_in_.assign(PaddedInputShape(c).elements() + kAvx2InputSlack, 0);
       col = std::max<int64_t>(col, int64_t(c.groups) * fc[0].kpad);
       rows = std::max<int64_t>(rows, int64_t(c.out.w) * c.co);
       pooled = std::max<int64_t>(pooled, int64_t(b.out.w) * b.out.c);
@@ -303,6 +305,47 @@ FastRunner::FastRunner(const Model& model, FastIsa isa)
   z32_.assign(4 * int64_t(u), 0);
   xf_.assign(plan.gap_channels, 0.f);
   zf_.assign(4 * int64_t(u), 0.f);
+}
+
+void FastRunner::ReserveSlots(int slots) {
+  if (slots_.size() < size_t(slots)) slots_.resize(size_t(slots), slots_[0]);
+}
+
+void FastRunnerPool::Borrow(FastIsa isa, int slots, FastRunner** out, int n) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int k = 0; k < n; ++k) {
+      out[k] = nullptr;
+      for (size_t j = idle_.size(); j-- > 0;) {
+        if (idle_[j]->isa() != isa) continue;
+        out[k] = idle_[j];
+        idle_.erase(idle_.begin() + std::ptrdiff_t(j));
+        break;
+      }
+      if (out[k]) continue;
+      all_.push_back(std::make_unique<FastRunner>(model_, isa));
+      idle_.reserve(all_.size());
+      out[k] = all_.back().get();
+    }
+  }
+  for (int k = 0; k < n; ++k) out[k]->ReserveSlots(slots);
+}
+
+void FastRunnerPool::GiveBack(FastRunner* const* runners, int n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int k = 0; k < n; ++k) idle_.push_back(runners[k]);
+}
+
+int FastRunnerPool::runners() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return int(all_.size());
+}
+
+size_t FastRunnerPool::scratch_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = 0;
+  for (const auto& r : all_) n += r->scratch_bytes();
+  return n;
 }
 
 size_t FastRunner::scratch_bytes() const {
@@ -482,7 +525,7 @@ void FastRunner::Cf(const BlockSpec& b, int first, const std::vector<FastConv>& 
 void FastRunner::Run(const uint8_t* rgb, std::vector<float>& h, std::vector<float>& c,
                      Response* out, std::vector<TracedTensor>* trace, ThreadPool* pool) {
   pool_ = trace || (pool && pool->helpers() == 0) ? nullptr : pool;
-  if (pool_ && slots_.size() < size_t(pool_->slots())) slots_.resize(pool_->slots(), slots_[0]);
+  if (pool_) ReserveSlots(pool_->slots());
   const Model& m = model_;
   const TopologyPlan& plan = m.plan();
   const Model::Prepared& prep = m.prepared();

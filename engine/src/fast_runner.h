@@ -1,13 +1,15 @@
 // The fast path of the integer stages (S3-S5): the model's weights in the
-// fast kernels' layouts (built once at load, shared), and a per-session
-// runner that owns every scratch buffer (allocated once, sized from the
-// plan), so Run allocates nothing unless tracing. See docs/engine.md
+// fast kernels' layouts (built once at load, shared), and runners that own
+// every scratch buffer of a run (allocated once, sized from the plan), so Run
+// allocates nothing unless tracing. A model's sessions borrow runners from
+// its FastRunnerPool for each run (decision 28). See docs/engine.md
 // "Fast path".
 #ifndef BILLNET_ENGINE_FAST_RUNNER_H_
 #define BILLNET_ENGINE_FAST_RUNNER_H_
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "billnet/model.h"
@@ -72,8 +74,10 @@ FastNorm MakeFastNorm(int channels, const NormParams& p, Stage stage);
 std::shared_ptr<const FastWeights> PrepareFastWeights(const TopologyPlan& plan, Stage stage,
                                                       const Model::Prepared& prep);
 
-// Runs windows of one session through the fast kernels. Not thread-safe (one
-// per session); one Run may split its rows over a ThreadPool.
+// Runs windows through the fast kernels; the LSTM state comes from the caller,
+// so a runner holds scratch only and serves any session of its model. Not
+// thread-safe (one run at a time); one Run may split its rows over a
+// ThreadPool.
 class FastRunner {
  public:
   // isa: the kernel variant (must be supported: FastIsaSupported); the
@@ -91,6 +95,10 @@ class FastRunner {
   // many more sets of row scratch (~100 KB each for BILLNET 2x), once.
   void Run(const uint8_t* rgb, std::vector<float>& h, std::vector<float>& c, Response* out,
            std::vector<TracedTensor>* trace, ThreadPool* pool = nullptr);
+
+  // Row scratch for `slots` threads (a pool's slots()), so a Run on such a
+  // pool allocates nothing; allocates only when it has fewer.
+  void ReserveSlots(int slots);
 
   // Bytes of scratch this runner holds.
   size_t scratch_bytes() const;
@@ -134,6 +142,34 @@ class FastRunner {
   std::vector<int32_t> gap_;              // [steps][channels] bit counts
   std::vector<int32_t> h32_, c32_, z32_;  // S5 QLSTM
   std::vector<float> xf_, zf_;            // S3-S4 float LSTM
+};
+
+// The runners of one model, shared by all its sessions (decision 28): a run
+// borrows runners that no other run holds and gives them back, so the model
+// holds scratch for as many windows as run at once, not a set per stream.
+// The runner given back last is lent first (its scratch is the likeliest to
+// be in cache). Thread-safe.
+class FastRunnerPool {
+ public:
+  explicit FastRunnerPool(const Model& model) : model_(model) {}
+  FastRunnerPool(const FastRunnerPool&) = delete;
+  FastRunnerPool& operator=(const FastRunnerPool&) = delete;
+
+  // Lends `n` runners of variant `isa` with row scratch for `slots` threads
+  // (ReserveSlots) into out[0..n); makes new ones only when too few are idle.
+  void Borrow(FastIsa isa, int slots, FastRunner** out, int n);
+  // Gives back runners that Borrow lent.
+  void GiveBack(FastRunner* const* runners, int n);
+
+  // Runners made so far (lent or idle) and the bytes of scratch they hold.
+  int runners() const;
+  size_t scratch_bytes() const;
+
+ private:
+  const Model& model_;
+  mutable std::mutex mu_;
+  std::vector<std::unique_ptr<FastRunner>> all_;
+  std::vector<FastRunner*> idle_;  // capacity >= all_.size(): GiveBack never allocates
 };
 
 }  // namespace billnet

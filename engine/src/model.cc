@@ -358,6 +358,7 @@ StatusOr<std::shared_ptr<const Model>> Model::FromParts(ModelInfo info, ModelWei
   m->plan_ = std::move(plan).value();
   m->weights_ = std::move(weights);
   m->prepared_ = Prepare(m->plan_, m->info_.stage, m->weights_);
+  if (m->prepared_->fast) m->prepared_->runners = std::make_shared<FastRunnerPool>(*m);
   return std::shared_ptr<const Model>(std::move(m));
 }
 

@@ -1,5 +1,5 @@
 // The engine's prepared form of a model: weights rearranged for the kernels.
-// Built once at load; immutable.
+// Built once at load; immutable but for the runner pool's bookkeeping.
 #ifndef BILLNET_ENGINE_PREPARED_H_
 #define BILLNET_ENGINE_PREPARED_H_
 
@@ -11,7 +11,8 @@
 
 namespace billnet {
 
-struct FastWeights;  // fast_runner.h
+struct FastWeights;     // fast_runner.h
+class FastRunnerPool;  // fast_runner.h
 
 struct PreparedConv {
   // Weights as [co][kt][kh][kw][ci/g]: float in S1-S2, +-1 as int8 in S3-S5.
@@ -31,6 +32,9 @@ struct Model::Prepared {
   std::vector<int8_t> dense_i;
   // S3-S5: the same weights in the fast kernels' layouts (fast_runner.h).
   std::shared_ptr<const FastWeights> fast;
+  // Where fast is set: the scratch its sessions borrow for each run (the one
+  // mutable part of a loaded model; thread-safe).
+  std::shared_ptr<FastRunnerPool> runners;
 };
 
 }  // namespace billnet

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -189,9 +190,9 @@ Session::Session(std::shared_ptr<const Model> model, KernelChoice kernels)
     : model_(std::move(model)) {
   Reset();
   if (kernels == KernelChoice::kDefault) kernels = KernelChoiceFromEnvironment();
-  if (kernels == KernelChoice::kFast && StageHasBinaryActivations(model_->stage()) &&
-      model_->prepared().fast)
-    fast_ = std::make_unique<FastRunner>(*model_);
+  fast_ = kernels == KernelChoice::kFast && StageHasBinaryActivations(model_->stage()) &&
+          model_->prepared().runners;
+  if (fast_) fast_isa_ = int(FastIsaFromEnvironment());
 }
 
 Session::~Session() = default;
@@ -204,6 +205,32 @@ void Session::Reset() {
   c_.assign(u, 0.f);
 }
 
+namespace {
+
+// Runners borrowed from a model's pool for one call, given back at its end.
+class RunnerLease {
+ public:
+  RunnerLease(FastRunnerPool& pool, FastIsa isa, ThreadPool* threads, int n)
+      : pool_(pool), n_(n) {
+    if (n_ > kInline) heap_.resize(size_t(n_));
+    pool_.Borrow(isa, threads ? threads->slots() : 1, data(), n_);
+  }
+  ~RunnerLease() { pool_.GiveBack(data(), n_); }
+  RunnerLease(const RunnerLease&) = delete;
+  RunnerLease& operator=(const RunnerLease&) = delete;
+  FastRunner& operator[](int i) { return *data()[i]; }
+
+ private:
+  static constexpr int kInline = 16;  // more only with more than 15 helper threads
+  FastRunner** data() { return n_ > kInline ? heap_.data() : inline_; }
+  FastRunnerPool& pool_;
+  int n_;
+  FastRunner* inline_[kInline] = {};
+  std::vector<FastRunner*> heap_;
+};
+
+}  // namespace
+
 Status Session::Run(const uint8_t* rgb, size_t size, Response* out,
                     std::vector<TracedTensor>* trace, ThreadPool* pool) {
   const Model& m = *model_;
@@ -214,7 +241,8 @@ Status Session::Run(const uint8_t* rgb, size_t size, Response* out,
                            std::to_string(m.info().topology.height) + "x" +
                            std::to_string(m.info().topology.width) + " RGB)");
   if (fast_) {
-    fast_->Run(rgb, h_, c_, out, trace, pool);
+    RunnerLease runner(*m.prepared().runners, FastIsa(fast_isa_), trace ? nullptr : pool, 1);
+    runner[0].Run(rgb, h_, c_, out, trace, pool);
     return Status::Ok();
   }
   const TopologyPlan& plan = m.plan();
@@ -371,17 +399,32 @@ Status RunBatch(Session* const* sessions, const uint8_t* const* windows, size_t 
                              " repeats a session (one window per session per batch)");
     if (!windows[i]) return InvalidArgument("batch entry " + std::to_string(i) + " has no window");
   }
-  auto run = [&](size_t i) {
-    return sessions[i]->Run(windows[i], sessions[i]->model().window_bytes(), &responses[i], nullptr,
-                            pool);
-  };
-  if (pool == nullptr || pool->helpers() == 0 || count < 2) {
+  const bool threaded = pool != nullptr && pool->helpers() > 0 && count >= 2;
+  if (!threaded) {
     for (size_t i = 0; i < count; ++i) {
-      Status s = run(i);
-      if (!s.ok()) return s.WithContext("batch entry " + std::to_string(i));
+      Session& s = *sessions[i];
+      Status st = s.Run(windows[i], s.model().window_bytes(), &responses[i], nullptr, pool);
+      if (!st.ok()) return st.WithContext("batch entry " + std::to_string(i));
     }
     return Status::Ok();
   }
+  // Fast-path entries of one model and variant (the server's batches) borrow
+  // a runner per pool slot, up front, so how many a model holds does not
+  // depend on how the threads happened to interleave.
+  const Session& s0 = *sessions[0];
+  bool shared = s0.fast_;
+  for (size_t i = 1; i < count && shared; ++i)
+    shared = sessions[i]->fast_ && sessions[i]->model_ == s0.model_ &&
+             sessions[i]->fast_isa_ == s0.fast_isa_;
+  std::optional<RunnerLease> runners;
+  if (shared)
+    runners.emplace(*s0.model_->prepared().runners, FastIsa(s0.fast_isa_), pool, pool->slots());
+  auto run = [&](size_t i, int slot) {
+    Session& s = *sessions[i];
+    if (!runners) return s.Run(windows[i], s.model().window_bytes(), &responses[i], nullptr, pool);
+    (*runners)[slot].Run(windows[i], s.h_, s.c_, &responses[i], nullptr, pool);
+    return Status::Ok();
+  };
   // One window per item; a window whose thread finds the others busy splits
   // its rows only over threads that come free (nested ParallelFor).
   // The lowest failing entry's status; nothing is allocated unless one fails.
@@ -390,8 +433,8 @@ Status RunBatch(Session* const* sessions, const uint8_t* const* windows, size_t 
   Status first;
   pool->ParallelFor(
       int64_t(count),
-      [&](int64_t i, int) {
-        Status s = run(size_t(i));
+      [&](int64_t i, int slot) {
+        Status s = run(size_t(i), slot);
         if (s.ok()) return;
         std::lock_guard<std::mutex> lock(mu);
         if (size_t(i) < bad) bad = size_t(i), first = std::move(s);

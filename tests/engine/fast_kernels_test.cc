@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "billnet/session.h"
@@ -1297,6 +1298,89 @@ TEST(FastSession, ThreadedBatchNamesABadEntry) {
   const Status s = RunBatch(ss, ws, 3, out, &pool);
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("batch entry 1"), std::string::npos) << s.message();
+}
+
+// A session holds its LSTM state only; the fast path's scratch belongs to the
+// model (FastRunnerPool), one set per run under way, whatever the number of
+// sessions (decision 28). Sets are lent per variant and stay in the model.
+TEST(FastSession, SessionsOfAModelShareScratchPerConcurrentRun) {
+  auto m = RandomModel(Stage::kS5, 17, OddTopology());
+  ASSERT_TRUE(m);
+  const FastRunnerPool& runners = *m->prepared().runners;
+  const auto w0 = RandomWindow(*m, 1), w1 = RandomWindow(*m, 2);
+  Session ref(m, KernelChoice::kReference);
+  Response r0, r1;
+  ASSERT_TRUE(ref.Run(w0.data(), w0.size(), &r0).ok());
+  ASSERT_TRUE(ref.Run(w1.data(), w1.size(), &r1).ok());
+
+  std::vector<Session> streams;
+  for (int k = 0; k < 50; ++k) streams.emplace_back(m, KernelChoice::kFast);
+  EXPECT_EQ(runners.runners(), 0);  // nothing until a run
+  for (Session& s : streams) {
+    Response out;
+    ASSERT_TRUE(s.Run(w0.data(), w0.size(), &out).ok());
+    EXPECT_TRUE(SameResponse(out, r0));
+  }
+  EXPECT_EQ(runners.runners(), 1);  // 50 sessions, one run at a time
+  const size_t one = runners.scratch_bytes();
+  EXPECT_GT(one, 0u);
+
+  // A batch on a pool borrows a runner per pool slot, however the threads
+  // interleave, and gives them back.
+  ThreadPool pool(2);
+  for (int round = 0; round < 3; ++round) {
+    Session* batch[4];
+    const uint8_t* ptrs[4];
+    Response out[4];
+    for (int k = 0; k < 4; ++k) {
+      streams[10 * round + k] = Session(m, KernelChoice::kFast);
+      ASSERT_TRUE(streams[10 * round + k].Run(w0.data(), w0.size(), &out[k]).ok());
+      batch[k] = &streams[10 * round + k];
+      ptrs[k] = w1.data();
+    }
+    ASSERT_TRUE(RunBatch(batch, ptrs, 4, out, &pool).ok());
+    for (int k = 0; k < 4; ++k) {
+      EXPECT_TRUE(SameResponse(out[k], r1)) << "round " << round << " entry " << k;
+      EXPECT_EQ(batch[k]->h(), ref.h());
+      EXPECT_EQ(batch[k]->c(), ref.c());
+    }
+    EXPECT_EQ(runners.runners(), pool.slots()) << "round " << round;
+  }
+
+  // Runs on several threads at once each hold a runner while they run.
+  std::vector<std::thread> threads;
+  std::vector<int> right(4, 0);
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 5; ++i) {
+        Session s(m, KernelChoice::kFast);
+        Response a, b;
+        if (s.Run(w0.data(), w0.size(), &a).ok() && s.Run(w1.data(), w1.size(), &b).ok() &&
+            SameResponse(a, r0) && SameResponse(b, r1))
+          ++right[t];
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(right, std::vector<int>(4, 5));
+  EXPECT_GE(runners.runners(), pool.slots());
+  EXPECT_LE(runners.runners(), pool.slots() + 4);
+
+  // A session of another variant gets a runner of its own variant.
+  if (BestFastIsa() != FastIsa::kPortable) {
+    const int before = runners.runners();
+    const char* old = std::getenv("BILLNET_FAST_ISA");
+    const std::string saved = old ? old : "";
+    setenv("BILLNET_FAST_ISA", "portable", 1);
+    Session portable(m, KernelChoice::kFast);
+    if (old)
+      setenv("BILLNET_FAST_ISA", saved.c_str(), 1);
+    else
+      unsetenv("BILLNET_FAST_ISA");
+    Response a;
+    ASSERT_TRUE(portable.Run(w0.data(), w0.size(), &a).ok());
+    EXPECT_TRUE(SameResponse(a, r0));
+    EXPECT_EQ(runners.runners(), before + 1);
+  }
 }
 
 // Sets BILLNET_KERNELS for one scope.

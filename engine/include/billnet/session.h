@@ -62,13 +62,15 @@ KernelChoice KernelChoiceFromEnvironment();
 // runs.
 const char* KernelVariant();
 
-class FastRunner;  // engine-internal
 
 class Session {
  public:
-  // `model` must not be null. The fast path's scratch buffers (about 1.6 MB
-  // for BILLNET 2x) are allocated here, once; Run then allocates nothing
-  // beyond the Response's vectors on first use and the trace.
+  // `model` must not be null. A session holds its LSTM state only: the fast
+  // path's scratch (about 1 MB for BILLNET 2x) belongs to the model and is
+  // borrowed for each run, so a model holds a set per window running at once,
+  // not per session (decision 28). Once as many runs as ever ran at once have
+  // run, Run allocates nothing beyond the Response's vectors on first use and
+  // the trace.
   explicit Session(std::shared_ptr<const Model> model,
                    KernelChoice kernels = KernelChoice::kDefault);
   ~Session();
@@ -105,9 +107,12 @@ class Session {
   const std::vector<float>& c() const { return c_; }
 
  private:
+  friend Status RunBatch(Session* const*, const uint8_t* const*, size_t, Response*, ThreadPool*);
+
   std::shared_ptr<const Model> model_;
   std::vector<float> h_, c_;
-  std::unique_ptr<FastRunner> fast_;  // null: reference kernels
+  bool fast_ = false;  // the fast kernels, else the reference
+  int fast_isa_ = 0;   // their variant (FastIsa, engine-internal)
 };
 
 // Runs windows of several sessions in one call (one window per session, the
