@@ -945,7 +945,7 @@ MUTATIONS = [
     ("deploy/k8s/proxy.yaml", "balance leastconn", "balance leastconns", "haproxy -c failed"),
     ("deploy/k8s/server-config.yaml", "\"drain_timeout_ms\": 30000", "\"drain_timeout_ms\": 60000",
      "terminationGracePeriodSeconds"),
-    ("deploy/k8s/server-config.yaml", "\"max_streams\": 160", "\"max_streams\": \"160\"", "--print-config failed"),
+    ("deploy/k8s/server-config.yaml", "\"max_streams\": 224", "\"max_streams\": \"224\"", "--print-config failed"),
 ]
 
 
