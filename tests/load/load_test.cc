@@ -120,6 +120,33 @@ TEST(RemuxLoopedTest, LoopsWithContinuousTimestamps) {
   }
 }
 
+// Repeated runs of a stream count become one point of medians (the mean of
+// the middle two for an even number), in increasing order of streams.
+TEST(CurvePointsTest, MediansPerStreamCount) {
+  EXPECT_TRUE(CurvePoints({}).empty());
+  const std::vector<CurvePoint> c = CurvePoints({{64, 10, 90, 99},
+                                                 {32, 8, 20, 100},
+                                                 {64, 12, 40, 100},
+                                                 {64, 9, 70, -1},
+                                                 {16, 5, 15, -1},
+                                                 {32, 6, 30, 90}});
+  ASSERT_EQ(c.size(), 3u);
+  EXPECT_EQ(c[0].streams, 16);
+  EXPECT_EQ(c[0].runs, 1);
+  EXPECT_EQ(c[0].p99_ms, 15);
+  EXPECT_EQ(c[0].answered_pct, -1);  // no run knew it
+  EXPECT_EQ(c[1].streams, 32);
+  EXPECT_EQ(c[1].runs, 2);
+  EXPECT_EQ(c[1].p50_ms, 7);
+  EXPECT_EQ(c[1].p99_ms, 25);
+  EXPECT_EQ(c[1].answered_pct, 95);
+  EXPECT_EQ(c[2].streams, 64);
+  EXPECT_EQ(c[2].runs, 3);
+  EXPECT_EQ(c[2].p50_ms, 10);
+  EXPECT_EQ(c[2].p99_ms, 70);
+  EXPECT_EQ(c[2].answered_pct, 99.5);  // of the two runs that knew it
+}
+
 TEST(QuantileTest, NearestRank) {
   std::vector<double> none;
   EXPECT_EQ(Quantile(none, 0.99), 0);

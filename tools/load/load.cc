@@ -577,7 +577,8 @@ int Run(const Options& o, std::ostream& out, std::ostream& err) {
 }
 
 // p99 (and p50) window latency against the number of streams, one curve per
-// report label, else per kind of stream, from report objects (one per line).
+// report label, else per kind of stream, from report objects (one per line);
+// repeated runs of a stream count are drawn as their medians (CurvePoints).
 int Plot(const Options& o, std::ostream& out, std::ostream& err) {
   // Curve name -> reports, in the order the names first appear.
   std::vector<std::pair<std::string, std::vector<json>>> runs;
@@ -619,25 +620,29 @@ int Plot(const Options& o, std::ostream& out, std::ostream& err) {
   for (size_t curve = 0; curve < runs.size(); ++curve) {
     auto& [kind, reports] = runs[curve];
     names += (curve ? ", " : "") + kind;
-    std::sort(reports.begin(), reports.end(),
-              [](const json& a, const json& b) { return a["streams"] < b["streams"]; });
+    std::vector<RunPoint> points;
+    for (const json& r : reports) {
+      RunPoint p;
+      p.streams = r["streams"].get<double>();
+      p.p99_ms = 1000 * r["p99_s"].get<double>();
+      p.p50_ms = 1000 * r["p50_s"].get<double>();
+      // Windows the streams got back against what they sent video for
+      // (dropped windows and lost streams both lower it).
+      const double window_s = r.value("window_s", 0.0), duration_s = r.value("duration_s", 0.0);
+      const double expected =
+          window_s > 0 ? p.streams * std::ceil(duration_s / window_s - 1e-9) : 0;
+      if (expected > 0) p.answered_pct = std::min(100.0, 100 * r.value("windows", 0.0) / expected);
+      points.push_back(p);
+    }
     viz::Series p99{kind + " p99"}, p50{kind + " p50"}, share{kind};
     p99.color = p50.color = share.color = viz::PaletteColor(int(curve));
     p99.markers = p50.markers = share.markers = true;
     p50.dashed = true;
-    for (const json& r : reports) {
-      const double n = r["streams"].get<double>();
-      p99.x.push_back(n), p99.y.push_back(1000 * r["p99_s"].get<double>());
-      p50.x.push_back(n), p50.y.push_back(1000 * r["p50_s"].get<double>());
-      // Windows the streams got back against what they sent video for
-      // (dropped windows and lost streams both lower it).
-      const double window_s = r.value("window_s", 0.0), duration_s = r.value("duration_s", 0.0);
-      const double expected = window_s > 0 ? n * std::ceil(duration_s / window_s - 1e-9) : 0;
-      if (expected > 0) {
-        share.x.push_back(n);
-        share.y.push_back(std::min(100.0, 100 * r.value("windows", 0.0) / expected));
-      }
-      x_max = std::max(x_max, n);
+    for (const CurvePoint& c : CurvePoints(points)) {
+      p99.x.push_back(c.streams), p99.y.push_back(c.p99_ms);
+      p50.x.push_back(c.streams), p50.y.push_back(c.p50_ms);
+      if (c.answered_pct >= 0) share.x.push_back(c.streams), share.y.push_back(c.answered_pct);
+      x_max = std::max(x_max, c.streams);
     }
     latency.series.push_back(p99);
     latency.series.push_back(p50);
@@ -669,6 +674,42 @@ int Plot(const Options& o, std::ostream& out, std::ostream& err) {
 }
 
 }  // namespace
+
+namespace {
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+}  // namespace
+
+std::vector<CurvePoint> CurvePoints(const std::vector<RunPoint>& runs) {
+  std::vector<RunPoint> sorted = runs;
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const RunPoint& a, const RunPoint& b) { return a.streams < b.streams; });
+  std::vector<CurvePoint> points;
+  for (size_t i = 0; i < sorted.size();) {
+    size_t j = i;
+    std::vector<double> p50, p99, answered;
+    for (; j < sorted.size() && sorted[j].streams == sorted[i].streams; ++j) {
+      p50.push_back(sorted[j].p50_ms);
+      p99.push_back(sorted[j].p99_ms);
+      if (sorted[j].answered_pct >= 0) answered.push_back(sorted[j].answered_pct);
+    }
+    CurvePoint c;
+    c.streams = sorted[i].streams;
+    c.p50_ms = Median(p50);
+    c.p99_ms = Median(p99);
+    c.answered_pct = answered.empty() ? -1 : Median(answered);
+    c.runs = int(j - i);
+    points.push_back(c);
+    i = j;
+  }
+  return points;
+}
 
 double Quantile(std::vector<double>& values, double q) {
   if (values.empty()) return 0;
@@ -721,7 +762,8 @@ int RunLoad(const std::vector<std::string>& args, std::ostream& out, std::ostrea
                  "A name for this run in the report (e.g. the server's flags); --plot draws one "
                  "curve per label");
   app.add_option("--plot", o.plot,
-                 "Write the p99 latency against streams of RESULTS (report lines) to this PNG");
+                 "Write the p99 latency against streams of RESULTS (report lines) to this PNG; "
+                 "repeated runs of a stream count are drawn as their medians");
   app.add_option("--plot-y-max", o.plot_y_max_ms,
                  "With --plot: top of the latency axis in ms (higher points are clipped)")
       ->check(CLI::Range(0.0, 1e7));

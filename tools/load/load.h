@@ -32,6 +32,22 @@ int RunLoad(const std::vector<std::string>& args, std::ostream& out, std::ostrea
 // when empty.
 double Quantile(std::vector<double>& values, double q);
 
+// One run's figures for --plot.
+struct RunPoint {
+  double streams = 0;
+  double p50_ms = 0, p99_ms = 0;
+  double answered_pct = -1;  // windows answered of those sent for; < 0: not known
+};
+// A curve's points: one per stream count, in increasing order, each figure
+// the median of that count's runs (the mean of the middle two for an even
+// number; answered_pct over the runs that know it, else -1).
+struct CurvePoint {
+  double streams = 0;
+  double p50_ms = 0, p99_ms = 0, answered_pct = -1;
+  int runs = 0;
+};
+std::vector<CurvePoint> CurvePoints(const std::vector<RunPoint>& runs);
+
 }  // namespace billnet::load
 
 #endif  // BILLNET_TOOLS_LOAD_LOAD_H_
