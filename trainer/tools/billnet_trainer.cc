@@ -28,8 +28,8 @@
 #include "billnet/model.h"
 #include "billnet/trainer/evaluate.h"
 #include "billnet/trainer/training.h"
+#include "trainer_client.h"  // JobClientOptions; the calls need the service
 #ifdef BILLNET_TRAINER_HAS_SERVICE
-#include "trainer_client.h"
 #include "trainer_service.h"
 #endif
 
@@ -331,7 +331,7 @@ int main(int argc, char** argv) {
   auto* job_cancel = job->add_subcommand("cancel", "stop a queued or running job");
   for (auto* c : {job_watch_cmd, job_get, job_cancel})
     c->add_option("id", job_id, "job id (job-N)")->required();
-  auto* job_list = job->add_subcommand("list", "every job of the service");
+  [[maybe_unused]] auto* job_list = job->add_subcommand("list", "every job of the service");
   auto* job_models = job->add_subcommand("models", "exported model versions");
   job_models->add_option("--repo", job_repo, "repository (default: the service's)");
 
