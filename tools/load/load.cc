@@ -673,10 +673,6 @@ int Plot(const Options& o, std::ostream& out, std::ostream& err) {
   return kExitOk;
 }
 
-}  // namespace
-
-namespace {
-
 double Median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());

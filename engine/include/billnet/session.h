@@ -62,11 +62,10 @@ KernelChoice KernelChoiceFromEnvironment();
 // runs.
 const char* KernelVariant();
 
-
 class Session {
  public:
   // `model` must not be null. A session holds its LSTM state only: the fast
-  // path's scratch (about 1 MB for BILLNET 2x) belongs to the model and is
+  // path's scratch (about 2 MB for BILLNET 2x) belongs to the model and is
   // borrowed for each run, so a model holds a set per window running at once,
   // not per session (decision 28). Once as many runs as ever ran at once have
   // run, Run allocates nothing beyond the Response's vectors on first use and
