@@ -314,15 +314,23 @@ void FastRunner::ReserveSlots(int slots) {
 void FastRunnerPool::Borrow(FastIsa isa, int slots, FastRunner** out, int n) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    const std::thread::id self = std::this_thread::get_id();
     for (int k = 0; k < n; ++k) {
-      out[k] = nullptr;
+      // This thread's last runner of the variant, else the newest idle one.
+      size_t pick = idle_.size();
       for (size_t j = idle_.size(); j-- > 0;) {
-        if (idle_[j]->isa() != isa) continue;
-        out[k] = idle_[j];
-        idle_.erase(idle_.begin() + std::ptrdiff_t(j));
-        break;
+        if (idle_[j].runner->isa() != isa) continue;
+        if (pick == idle_.size()) pick = j;
+        if (idle_[j].last == self) {
+          pick = j;
+          break;
+        }
       }
-      if (out[k]) continue;
+      if (pick < idle_.size()) {
+        out[k] = idle_[pick].runner;
+        idle_.erase(idle_.begin() + std::ptrdiff_t(pick));
+        continue;
+      }
       all_.push_back(std::make_unique<FastRunner>(model_, isa));
       idle_.reserve(all_.size());
       out[k] = all_.back().get();
@@ -332,8 +340,9 @@ void FastRunnerPool::Borrow(FastIsa isa, int slots, FastRunner** out, int n) {
 }
 
 void FastRunnerPool::GiveBack(FastRunner* const* runners, int n) {
+  const std::thread::id self = std::this_thread::get_id();
   std::lock_guard<std::mutex> lock(mu_);
-  for (int k = 0; k < n; ++k) idle_.push_back(runners[k]);
+  for (int k = 0; k < n; ++k) idle_.push_back({runners[k], self});
 }
 
 int FastRunnerPool::runners() const {

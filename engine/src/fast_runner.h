@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "billnet/model.h"
@@ -147,8 +148,9 @@ class FastRunner {
 // The runners of one model, shared by all its sessions (decision 28): a run
 // borrows runners that no other run holds and gives them back, so the model
 // holds scratch for as many windows as run at once, not a set per stream.
-// The runner given back last is lent first (its scratch is the likeliest to
-// be in cache). Thread-safe.
+// A thread gets the runner it gave back last when that one is idle (its
+// scratch is likeliest in that core's cache), else the one given back last by
+// any thread. Thread-safe.
 class FastRunnerPool {
  public:
   explicit FastRunnerPool(const Model& model) : model_(model) {}
@@ -168,8 +170,12 @@ class FastRunnerPool {
  private:
   const Model& model_;
   mutable std::mutex mu_;
+  struct Idle {
+    FastRunner* runner;
+    std::thread::id last;  // the thread that gave it back
+  };
   std::vector<std::unique_ptr<FastRunner>> all_;
-  std::vector<FastRunner*> idle_;  // capacity >= all_.size(): GiveBack never allocates
+  std::vector<Idle> idle_;  // capacity >= all_.size(): GiveBack never allocates
 };
 
 }  // namespace billnet

@@ -1365,6 +1365,24 @@ TEST(FastSession, SessionsOfAModelShareScratchPerConcurrentRun) {
   EXPECT_GE(runners.runners(), pool.slots());
   EXPECT_LE(runners.runners(), pool.slots() + 4);
 
+  // A thread gets back the runner it gave back last (warm in its core's
+  // cache) before the newest idle one.
+  {
+    FastRunnerPool& pool_of_m = *m->prepared().runners;
+    FastRunner* two[2];
+    pool_of_m.Borrow(BestFastIsa(), 1, two, 2);
+    pool_of_m.GiveBack(&two[0], 1);                                  // this thread's
+    std::thread([&] { pool_of_m.GiveBack(&two[1], 1); }).join();  // newest, another's
+    FastRunner* mine = nullptr;
+    FastRunner* theirs = nullptr;
+    pool_of_m.Borrow(BestFastIsa(), 1, &mine, 1);
+    EXPECT_EQ(mine, two[0]);
+    std::thread([&] { pool_of_m.Borrow(BestFastIsa(), 1, &theirs, 1); }).join();
+    EXPECT_EQ(theirs, two[1]);
+    pool_of_m.GiveBack(&mine, 1);
+    pool_of_m.GiveBack(&theirs, 1);
+  }
+
   // A session of another variant gets a runner of its own variant.
   if (BestFastIsa() != FastIsa::kPortable) {
     const int before = runners.runners();
