@@ -163,7 +163,8 @@ class FastRunnerPool {
   // Gives back runners that Borrow lent.
   void GiveBack(FastRunner* const* runners, int n);
 
-  // Runners made so far (lent or idle) and the bytes of scratch they hold.
+  // Runners made so far (lent or idle) and the bytes of scratch they hold
+  // (scratch_bytes reads lent runners too: call it while no run is under way).
   int runners() const;
   size_t scratch_bytes() const;
 
