@@ -205,7 +205,9 @@ json ParseReport(const Result& r) {
                             "load_cpu_cores",
                             "load_average_1m",
                             "elapsed_s",
-                            "grace_s"})
+                            "grace_s",
+                            "steady",
+                            "timeline"})
     EXPECT_TRUE(j.contains(field)) << field << " missing in " << r.out;
   return j;
 }
@@ -252,6 +254,25 @@ TEST(LoadTest, ScaledStreams) {
   EXPECT_GT(j["server_rss_mb"].get<double>(), 0);
   EXPECT_FALSE(j["server_rss_mb_series"].empty());
   ExpectWindowCount(j, 3, 4, 6, 8);
+
+  // Per second: every answered window once.
+  int64_t timeline_windows = 0;
+  for (const json& second : j["timeline"]) {
+    timeline_windows += second["windows"].get<int64_t>();
+    EXPECT_LE(second["p99_s"].get<double>(), second["max_s"].get<double>());
+  }
+  EXPECT_EQ(timeline_windows, j["windows"].get<int64_t>());
+  // The steady state: from one window period (8 / 6 s) after the last
+  // stream's start (2 / 3 of a period after the first's) to the first
+  // stream's input end.
+  const json& steady = j["steady"];
+  ASSERT_TRUE(steady.is_object()) << j.dump();
+  EXPECT_NEAR(steady["from_s"].get<double>(), 8.0 / 6 * (1 + 2.0 / 3), 1e-3);
+  EXPECT_NEAR(steady["to_s"].get<double>(), 4, 1e-9);
+  EXPECT_GT(steady["windows"].get<int64_t>(), 0);
+  EXPECT_LT(steady["windows"].get<int64_t>(), j["windows"].get<int64_t>());
+  EXPECT_LE(steady["max_s"].get<double>(), j["max_s"].get<double>());
+  EXPECT_LE(steady["dropped_windows"].get<int64_t>(), j["dropped_windows"].get<int64_t>());
 }
 
 // The default: generated 640x480 30 fps H.264 with B-frames, decoded and
@@ -269,6 +290,9 @@ TEST(LoadTest, FullResolutionStreams) {
   EXPECT_TRUE(j["server_rss_mb"].is_null());  // no --server-pid
   EXPECT_FALSE(j.contains("label"));
   ExpectWindowCount(j, 2, 3, 6, 8);
+  // 3 s leave less than a window period between the last stream's first
+  // window and the first stream's end: no steady state to report.
+  EXPECT_TRUE(j["steady"].is_null()) << j["steady"].dump();
 
   const std::string dir = TempDir("load_full_source");
   const std::string clip = WriteFile(

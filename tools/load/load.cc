@@ -105,6 +105,8 @@ double SelfCpuSeconds() {
 struct WindowSample {
   double total_s = 0, decode_s = 0, queue_s = 0, inference_s = 0;
   double e2e_s = -1;  // < 0: not measured (padded windows)
+  double at_s = 0;    // when its result arrived, seconds since the origin
+  int64_t dropped_before = 0;  // windows of its stream dropped just before it
 };
 
 // What every stream shares, read-only.
@@ -200,6 +202,8 @@ class LoadStream final : public grpc::ClientBidiReactor<v1::StreamRequest, v1::S
     if (response_.has_window()) {
       const v1::WindowResult& w = response_.window();
       WindowSample s;
+      s.at_s = now;
+      s.dropped_before = w.dropped_before();
       s.total_s = w.timings().total_s();
       s.decode_s = w.timings().decode_s();
       s.queue_s = w.timings().queue_s();
@@ -465,6 +469,22 @@ int Run(const Options& o, std::ostream& out, std::ostream& err) {
 
   // The report.
   std::vector<double> total, e2e, decode, queue, inference;
+  // Per second of the run (from the first stream's start): windows answered,
+  // windows dropped and the latency tail, to tell a start-up transient from
+  // a steady state.
+  const int seconds = std::max(1, int(std::ceil(elapsed)));
+  std::vector<std::vector<double>> total_by_second(seconds);
+  std::vector<int64_t> dropped_by_second(seconds, 0);
+  // The steady state: every stream live and past its first window period,
+  // none ended. It starts one window period after the last stream's start
+  // (the calls' set-up is over) and ends when the first stream's input ends:
+  // from there each stream's padded tail window comes between two regular
+  // ones, and since every stream ends within one period, the last period
+  // carries up to twice the steady window rate, which no N live streams do.
+  const double steady_from = start_at.back() + window_s;
+  const double steady_to = start_at[0] + o.duration_s;
+  std::vector<double> steady_total;
+  int64_t steady_dropped = 0;
   int64_t windows = 0, dropped = 0;
   int lost = 0;
   json errors = json::array();
@@ -476,6 +496,13 @@ int Run(const Options& o, std::ostream& out, std::ostream& err) {
       queue.push_back(w.queue_s);
       inference.push_back(w.inference_s);
       if (w.e2e_s >= 0) e2e.push_back(w.e2e_s);
+      const int second = std::clamp(int(w.at_s - start_at[0]), 0, seconds - 1);
+      total_by_second[second].push_back(w.total_s);
+      dropped_by_second[second] += w.dropped_before;
+      if (w.at_s >= steady_from && w.at_s < steady_to) {
+        steady_total.push_back(w.total_s);
+        steady_dropped += w.dropped_before;
+      }
     }
     windows += int64_t(s.windows().size());
     dropped += s.dropped_windows();
@@ -541,6 +568,27 @@ int Run(const Options& o, std::ostream& out, std::ostream& err) {
                  {"queue_s_p99", round6(Quantile(queue, 0.99))},
                  {"inference_s_p50", round6(Quantile(inference, 0.5))},
                  {"inference_s_p99", round6(Quantile(inference, 0.99))}};
+  if (steady_to - steady_from >= window_s) {
+    r["steady"] = {{"from_s", round6(steady_from - start_at[0])},
+                   {"to_s", round6(steady_to - start_at[0])},
+                   {"windows", steady_total.size()},
+                   {"dropped_windows", steady_dropped},
+                   {"p50_s", round6(Quantile(steady_total, 0.5))},
+                   {"p99_s", round6(Quantile(steady_total, 0.99))},
+                   {"max_s", round6(Quantile(steady_total, 1))}};
+  } else {
+    r["steady"] = nullptr;  // too short a run to have one
+  }
+  json timeline = json::array();
+  for (int t = 0; t < seconds; ++t) {
+    std::vector<double>& v = total_by_second[t];
+    timeline.push_back({{"t_s", t},
+                        {"windows", v.size()},
+                        {"dropped", dropped_by_second[t]},
+                        {"p99_s", round6(Quantile(v, 0.99))},
+                        {"max_s", round6(Quantile(v, 1))}});
+  }
+  r["timeline"] = timeline;
   r["server_rss_mb"] = optional_json(rss_last);
   r["server_rss_mb_start"] = optional_json(rss_first);
   r["server_rss_mb_max"] = optional_json(rss_max);
@@ -568,6 +616,13 @@ int Run(const Options& o, std::ostream& out, std::ostream& err) {
       << "window latency p50 " << ms(r["p50_s"]) << ", p99 " << ms(r["p99_s"]) << ", max "
       << ms(r["max_s"]) << "; end to end p50 " << ms(r["e2e_p50_s"]) << ", p99 "
       << ms(r["e2e_p99_s"]) << "\n";
+  if (!r["steady"].is_null()) {
+    const json& st = r["steady"];
+    out << "steady state (" << st["from_s"].get<double>() << "-" << st["to_s"].get<double>()
+        << " s, all streams live): windows " << st["windows"].get<int64_t>() << ", dropped "
+        << st["dropped_windows"].get<int64_t>() << ", p50 " << ms(st["p50_s"]) << ", p99 "
+        << ms(st["p99_s"]) << ", max " << ms(st["max_s"]) << "\n";
+  }
   if (rss_last) {
     out << "server memory " << *rss_first << " -> " << *rss_last << " MiB (max " << *rss_max
         << ")\n";

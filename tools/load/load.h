@@ -2,7 +2,10 @@
 // concurrent live streams to a billnet server, each replaying one encoded
 // video in real time, and reports the server-measured window latency
 // (DESIGN.md section 3), end-to-end latency, windows/s, dropped windows, lost
-// streams and the server's memory over time, as text or one JSON object.
+// streams and the server's memory over time, as text or one JSON object; also
+// per second (`timeline`) and over the steady state alone (`steady`: every
+// stream live and past its first window, none ended; the start's call set-up
+// and the end's padded tail windows are outside it).
 //
 //   billnet-load --server HOST:PORT --streams N --duration SECONDS
 //                [--source FILE] [--scaled] [--server-pid PID] [--json]
