@@ -207,7 +207,9 @@ json ParseReport(const Result& r) {
                             "elapsed_s",
                             "grace_s",
                             "steady",
-                            "timeline"})
+                            "timeline",
+                            "host_steal_cores",
+                            "host_steal_series"})
     EXPECT_TRUE(j.contains(field)) << field << " missing in " << r.out;
   return j;
 }
@@ -255,6 +257,10 @@ TEST(LoadTest, ScaledStreams) {
   EXPECT_FALSE(j["server_rss_mb_series"].empty());
   ExpectWindowCount(j, 3, 4, 6, 8);
 
+  // Linux counts the hypervisor's steal in /proc/stat (0 on bare metal).
+  ASSERT_TRUE(j["host_steal_cores"].is_number()) << j["host_steal_cores"].dump();
+  EXPECT_GE(j["host_steal_cores"].get<double>(), 0);
+  EXPECT_FALSE(j["host_steal_series"].empty());
   // Per second: every answered window once.
   int64_t timeline_windows = 0;
   for (const json& second : j["timeline"]) {
@@ -373,6 +379,21 @@ TEST(LoadTest, Plot) {
   r = Load({"--plot", png, dir + "/labelled.jsonl"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   EXPECT_NE(r.out.find("(all, filter)"), std::string::npos) << r.out;
+
+  // --plot-steady draws the steady-state figures; a report without them is
+  // refused, naming its stream count.
+  r = Load({"--plot", png, "--plot-steady", dir + "/labelled.jsonl"});
+  EXPECT_EQ(r.code, kExitError);
+  EXPECT_NE(r.err.find("a report of 32 streams has no steady-state figures"), std::string::npos)
+      << r.err;
+  {
+    std::ofstream f(dir + "/steady.jsonl");
+    f << R"({"streams": 32, "p50_s": 0.05, "p99_s": 0.14, "steady": {"windows": 90,)"
+      << R"( "dropped_windows": 10, "p50_s": 0.02, "p99_s": 0.04}})" << "\n";
+  }
+  r = Load({"--plot", png, "--plot-steady", dir + "/steady.jsonl"});
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_TRUE(viz::ReadPng(png).error.empty());
 
   std::ofstream(dir + "/bad.jsonl") << "{\"streams\": 1}\n";
   r = Load({"--plot", png, dir + "/bad.jsonl"});

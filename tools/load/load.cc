@@ -3,6 +3,7 @@
 #include <absl/status/status.h>
 #include <grpcpp/grpcpp.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -53,6 +54,7 @@ struct Options {
   std::string plot;
   std::string label;  // written into the report; --plot draws one curve per label
   double plot_y_max_ms = 0;  // 0: the data's range
+  bool plot_steady = false;  // plot the reports' `steady` figures
   std::vector<std::string> results;
 };
 
@@ -92,6 +94,20 @@ std::optional<double> ReadLoadAverage() {
   double load = 0;
   if (in >> load) return load;
   return std::nullopt;
+}
+
+// CPU seconds the hypervisor gave to other guests while this machine's vCPUs
+// wanted to run (/proc/stat, all CPUs: the "steal" column), when it counts
+// them. A server that slows down while steal rises is not the server's fault.
+std::optional<double> ReadStealSeconds() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  uint64_t v[8] = {};
+  if (!(in >> cpu) || cpu != "cpu") return std::nullopt;
+  for (uint64_t& x : v)
+    if (!(in >> x)) return std::nullopt;
+  const long hz = ::sysconf(_SC_CLK_TCK);
+  return hz > 0 ? std::optional<double>(double(v[7]) / double(hz)) : std::nullopt;
 }
 
 double SelfCpuSeconds() {
@@ -385,7 +401,18 @@ int Run(const Options& o, std::ostream& out, std::ostream& err) {
   // Memory and CPU over time.
   json rss_series = json::array();
   std::optional<double> rss_first, rss_last, rss_max;
+  // Steal per sampling interval, in cores.
+  json steal_series = json::array();
+  std::optional<double> steal_prev = ReadStealSeconds();
+  const std::optional<double> steal0 = steal_prev;
+  double steal_prev_t = 0;
   auto sample = [&](double t) {
+    if (std::optional<double> st = ReadStealSeconds(); st && steal_prev && t > steal_prev_t) {
+      steal_series.push_back(
+          {std::round(t * 10) / 10, std::round((*st - *steal_prev) / (t - steal_prev_t) * 1000) / 1000});
+      steal_prev = st;
+      steal_prev_t = t;
+    }
     if (o.server_pid <= 0) return;
     if (std::optional<double> mb = ReadRssMb(o.server_pid)) {
       rss_series.push_back({std::round(t * 10) / 10, std::round(*mb * 10) / 10});
@@ -599,6 +626,11 @@ int Run(const Options& o, std::ostream& out, std::ostream& err) {
   r["server_cpu_s_per_window"] =
       server_cpu && windows > 0 ? json(round6(*server_cpu / double(windows))) : json(nullptr);
   r["load_cpu_cores"] = std::round(self_cpu / elapsed * 1000) / 1000;
+  const std::optional<double> steal1 = ReadStealSeconds();
+  r["host_steal_cores"] =
+      steal0 && steal1 ? json(std::round((*steal1 - *steal0) / elapsed * 1000) / 1000)
+                       : json(nullptr);
+  r["host_steal_series"] = steal_series;
   r["load_average_1m"] = {optional_json(load_average0), optional_json(ReadLoadAverage())};
   r["elapsed_s"] = std::round(elapsed * 1000) / 1000;
   r["grace_s"] = grace_s;
@@ -626,6 +658,10 @@ int Run(const Options& o, std::ostream& out, std::ostream& err) {
   if (rss_last) {
     out << "server memory " << *rss_first << " -> " << *rss_last << " MiB (max " << *rss_max
         << ")\n";
+  }
+  if (!r["host_steal_cores"].is_null()) {
+    out << "CPU taken by the hypervisor (steal) " << r["host_steal_cores"].get<double>()
+        << " cores\n";
   }
   for (const auto& e : errors) out << e.get<std::string>() << "\n";
   return kExitOk;
@@ -679,6 +715,22 @@ int Plot(const Options& o, std::ostream& out, std::ostream& err) {
     for (const json& r : reports) {
       RunPoint p;
       p.streams = r["streams"].get<double>();
+      if (o.plot_steady) {
+        const json st = r.value("steady", json());
+        if (!st.is_object() || !st.contains("p99_s") || !st.contains("windows")) {
+          err << "billnet-load: --plot-steady: a report of " << r["streams"]
+              << " streams has no steady-state figures (a run too short, or an older "
+                 "billnet-load)\n";
+          return kExitError;
+        }
+        p.p99_ms = 1000 * st["p99_s"].get<double>();
+        p.p50_ms = 1000 * st.value("p50_s", 0.0);
+        const double answered = st["windows"].get<double>();
+        const double sent = answered + st.value("dropped_windows", 0.0);
+        if (sent > 0) p.answered_pct = 100 * answered / sent;
+        points.push_back(p);
+        continue;
+      }
       p.p99_ms = 1000 * r["p99_s"].get<double>();
       p.p50_ms = 1000 * r["p50_s"].get<double>();
       // Windows the streams got back against what they sent video for
@@ -713,7 +765,9 @@ int Plot(const Options& o, std::ostream& out, std::ostream& err) {
   viz::LineChartSpec spec;
   spec.width = 960;
   spec.height = 640;
-  spec.title = "billnet-server: window latency against concurrent live streams";
+  spec.title = o.plot_steady
+                   ? "billnet-server: window latency against concurrent live streams (steady state)"
+                   : "billnet-server: window latency against concurrent live streams";
   spec.x_title = "concurrent streams";
   spec.x_min = 0;
   spec.x_max = x_max;
@@ -815,6 +869,9 @@ int RunLoad(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   app.add_option("--plot", o.plot,
                  "Write the p99 latency against streams of RESULTS (report lines) to this PNG; "
                  "repeated runs of a stream count are drawn as their medians");
+  app.add_flag("--plot-steady", o.plot_steady,
+               "With --plot: draw each report's steady-state figures (all streams live) instead "
+               "of the whole run's");
   app.add_option("--plot-y-max", o.plot_y_max_ms,
                  "With --plot: top of the latency axis in ms (higher points are clipped)")
       ->check(CLI::Range(0.0, 1e7));
