@@ -79,6 +79,69 @@ BENCHMARK(BM_Window)
     ->Unit(benchmark::kMillisecond)
     ->MinTime(1.0);
 
+// S5 with the caches cold, as in the server, where other streams' decoding
+// and other windows run between two windows of one core: before each timed
+// window (outside the timing) the thread writes range(1) MiB of other data,
+// and each window is a different one of 8. range(0): the variant; 0 MiB is
+// the warm case of BM_Window with 8 windows. docs/performance.md compares
+// them with the kernels' time inside the server.
+void BM_WindowCold(benchmark::State& state) {
+  if (!VariantSupported(state.range(0)) || state.range(0) == 0) {
+    state.SkipWithError("variant not supported on this CPU");
+    return;
+  }
+  // BILLNET_BENCH_MODEL=FILE: a trained S5 model file instead of random
+  // weights (the kernels a layer gets can depend on its weights).
+  std::shared_ptr<const Model> model;
+  std::string source = "random weights";
+  if (const char* path = std::getenv("BILLNET_BENCH_MODEL"); path && *path) {
+    auto loaded = Model::LoadFile(path);
+    if (!loaded.ok()) {
+      state.SkipWithError(loaded.status().ToString().c_str());
+      return;
+    }
+    model = *loaded;
+    source = path;
+  } else {
+    model = Billnet2xModel(Stage::kS5);
+  }
+  if (!model) {
+    state.SkipWithError("cannot build the model");
+    return;
+  }
+  setenv("BILLNET_FAST_ISA", FastIsaName(VariantIsa(state.range(0))), 1);
+  Session session(model, KernelChoice::kFast);
+  constexpr int kWindows = 8;
+  std::vector<std::vector<uint8_t>> windows(kWindows, std::vector<uint8_t>(model->window_bytes()));
+  for (int w = 0; w < kWindows; ++w)
+    for (size_t i = 0; i < windows[w].size(); ++i)
+      windows[w][i] = uint8_t((i + 7919 * w) * 2654435761u >> 24);
+  std::vector<uint8_t> other(size_t(state.range(1)) << 20);
+  Response r;
+  int next = 0;
+  uint8_t stamp = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    ++stamp;
+    for (size_t i = 0; i < other.size(); i += 64) other[i] = stamp;
+    benchmark::ClobberMemory();
+    state.ResumeTiming();
+    const std::vector<uint8_t>& window = windows[next];
+    next = (next + 1) % kWindows;
+    Status s = session.Run(window.data(), window.size(), &r);
+    benchmark::DoNotOptimize(r.scores.data());
+    if (!s.ok()) state.SkipWithError(s.ToString().c_str());
+  }
+  state.SetLabel(std::string(StageName(model->info().stage)) + " " + session.kernels() + "/" +
+                 FastIsaName(FastIsaFromEnvironment()) + ", " +
+                 std::to_string(state.range(1)) + " MiB between windows, " + source);
+}
+BENCHMARK(BM_WindowCold)
+    ->ArgsProduct({{1, 2, 3}, {0, 4, 64}})
+    ->ArgNames({"variant", "mib_between"})
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(1.0);
+
 // One window (batch 1) or a batch of windows of distinct streams with a pool
 // of range(1) helper threads: wall time, since the work spreads over threads.
 // range(0): the batch size.
