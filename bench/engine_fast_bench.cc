@@ -133,8 +133,8 @@ void BM_WindowCold(benchmark::State& state) {
     if (!s.ok()) state.SkipWithError(s.ToString().c_str());
   }
   state.SetLabel(std::string(StageName(model->info().stage)) + " " + session.kernels() + "/" +
-                 FastIsaName(FastIsaFromEnvironment()) + ", " +
-                 std::to_string(state.range(1)) + " MiB between windows, " + source);
+                 FastIsaName(FastIsaFromEnvironment()) + ", " + std::to_string(state.range(1)) +
+                 " MiB between windows, " + source);
 }
 BENCHMARK(BM_WindowCold)
     ->ArgsProduct({{1, 2, 3}, {0, 4, 64}})

@@ -389,7 +389,8 @@ TEST(LoadTest, Plot) {
   {
     std::ofstream f(dir + "/steady.jsonl");
     f << R"({"streams": 32, "p50_s": 0.05, "p99_s": 0.14, "steady": {"windows": 90,)"
-      << R"( "dropped_windows": 10, "p50_s": 0.02, "p99_s": 0.04}})" << "\n";
+      << R"( "dropped_windows": 10, "p50_s": 0.02, "p99_s": 0.04}})"
+      << "\n";
   }
   r = Load({"--plot", png, "--plot-steady", dir + "/steady.jsonl"});
   EXPECT_EQ(r.code, kExitOk) << r.err;

@@ -407,9 +407,12 @@ int Run(const Options& o, std::ostream& out, std::ostream& err) {
   const std::optional<double> steal0 = steal_prev;
   double steal_prev_t = 0;
   auto sample = [&](double t) {
-    if (std::optional<double> st = ReadStealSeconds(); st && steal_prev && t > steal_prev_t) {
-      steal_series.push_back(
-          {std::round(t * 10) / 10, std::round((*st - *steal_prev) / (t - steal_prev_t) * 1000) / 1000});
+    // Over 0.1 s at least: over less, one 10 ms tick would read as more than a
+    // tenth of a core.
+    if (std::optional<double> st = ReadStealSeconds();
+        st && steal_prev && t >= steal_prev_t + 0.1) {
+      steal_series.push_back({std::round(t * 10) / 10,
+                              std::round((*st - *steal_prev) / (t - steal_prev_t) * 1000) / 1000});
       steal_prev = st;
       steal_prev_t = t;
     }
@@ -627,9 +630,9 @@ int Run(const Options& o, std::ostream& out, std::ostream& err) {
       server_cpu && windows > 0 ? json(round6(*server_cpu / double(windows))) : json(nullptr);
   r["load_cpu_cores"] = std::round(self_cpu / elapsed * 1000) / 1000;
   const std::optional<double> steal1 = ReadStealSeconds();
-  r["host_steal_cores"] =
-      steal0 && steal1 ? json(std::round((*steal1 - *steal0) / elapsed * 1000) / 1000)
-                       : json(nullptr);
+  r["host_steal_cores"] = steal0 && steal1
+                              ? json(std::round((*steal1 - *steal0) / elapsed * 1000) / 1000)
+                              : json(nullptr);
   r["host_steal_series"] = steal_series;
   r["load_average_1m"] = {optional_json(load_average0), optional_json(ReadLoadAverage())};
   r["elapsed_s"] = std::round(elapsed * 1000) / 1000;
