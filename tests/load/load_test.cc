@@ -279,6 +279,16 @@ TEST(LoadTest, ScaledStreams) {
   EXPECT_LT(steady["windows"].get<int64_t>(), j["windows"].get<int64_t>());
   EXPECT_LE(steady["max_s"].get<double>(), j["max_s"].get<double>());
   EXPECT_LE(steady["dropped_windows"].get<int64_t>(), j["dropped_windows"].get<int64_t>());
+
+  // The text report says the same, figures rounded.
+  const Result text = Load({"--server", h.address(), "--streams", "3", "--duration", "4",
+                            "--scaled", "--server-pid", std::to_string(::getpid())});
+  EXPECT_EQ(text.code, kExitOk) << text.err;
+  EXPECT_NE(text.out.find("steady state (2.2-4.0 s, all streams live): windows "),
+            std::string::npos)
+      << text.out;
+  EXPECT_NE(text.out.find("server memory "), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("CPU taken by the hypervisor (steal) "), std::string::npos) << text.out;
 }
 
 // The default: generated 640x480 30 fps H.264 with B-frames, decoded and

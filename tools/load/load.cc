@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -643,6 +644,11 @@ int Run(const Options& o, std::ostream& out, std::ostream& err) {
     return kExitOk;
   }
   auto ms = [](double s) { return std::to_string(int(std::lround(s * 1000))) + " ms"; };
+  auto one = [](double v) {  // one decimal
+    std::ostringstream o;
+    o << std::fixed << std::setprecision(1) << v;
+    return o.str();
+  };
   out << o.streams << " live streams x " << o.duration_s << " s of " << source->description
       << " -> " << o.server << " (" << info.model().name() << " v" << info.model().version() << " S"
       << int(info.model().stage()) << ")\n"
@@ -653,14 +659,15 @@ int Run(const Options& o, std::ostream& out, std::ostream& err) {
       << ms(r["e2e_p99_s"]) << "\n";
   if (!r["steady"].is_null()) {
     const json& st = r["steady"];
-    out << "steady state (" << st["from_s"].get<double>() << "-" << st["to_s"].get<double>()
-        << " s, all streams live): windows " << st["windows"].get<int64_t>() << ", dropped "
-        << st["dropped_windows"].get<int64_t>() << ", p50 " << ms(st["p50_s"]) << ", p99 "
-        << ms(st["p99_s"]) << ", max " << ms(st["max_s"]) << "\n";
+    out << "steady state (" << one(st["from_s"].get<double>()) << "-"
+        << one(st["to_s"].get<double>()) << " s, all streams live): windows "
+        << st["windows"].get<int64_t>() << ", dropped " << st["dropped_windows"].get<int64_t>()
+        << ", p50 " << ms(st["p50_s"]) << ", p99 " << ms(st["p99_s"]) << ", max " << ms(st["max_s"])
+        << "\n";
   }
   if (rss_last) {
-    out << "server memory " << *rss_first << " -> " << *rss_last << " MiB (max " << *rss_max
-        << ")\n";
+    out << "server memory " << one(*rss_first) << " -> " << one(*rss_last) << " MiB (max "
+        << one(*rss_max) << ")\n";
   }
   if (!r["host_steal_cores"].is_null()) {
     out << "CPU taken by the hypervisor (steal) " << r["host_steal_cores"].get<double>()
